@@ -1,0 +1,65 @@
+"""Reload uWSGI when a file of the app changes, also after a typo broke the app.
+
+Add ``import = uwsgi_reload`` to the ``[uwsgi]`` section of the ini file (with
+``master = true``). Outside uWSGI the module only warns once, and the functions
+below still work, e.g. from a gunicorn ``when_ready`` thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import List, Optional
+
+from ._hooks import record_failed_imports, record_imports
+from ._scanner import Watcher
+
+__all__ = ["code_changed", "watch", "watched_files", "__version__"]
+__version__ = "1.0.0"
+
+# One watcher per process: every import of this module, from the ini and from
+# app code alike, shares it (the module body runs once).
+_watcher = Watcher()
+record_imports(_watcher)
+record_failed_imports(_watcher)
+
+
+def code_changed() -> bool:
+    """One scan; True once per burst of changes, when it has been quiet for 0.3 s.
+
+    The old ``django.utils.autoreload.code_changed()`` contract, with every
+    module's source, extra files and files whose import failed.
+    """
+    return bool(_watcher.check())
+
+
+def watch(*paths_or_globs: str) -> None:
+    """Also watch these files; globs are expanded again at every scan."""
+    _watcher.watch(*paths_or_globs)
+
+
+def watched_files() -> List[str]:
+    """The absolute paths watched now, sorted."""
+    return _watcher.watched_files()
+
+
+def _activate() -> Optional[object]:
+    try:
+        import uwsgi  # noqa: F401  (only exists inside a uWSGI process)
+    except ImportError:
+        # While `python -m uwsgi_reload` locates its module, sys.argv[0] is
+        # "-m" (documented in sys.argv): the command line needs no warning.
+        if sys.argv[:1] != ["-m"]:
+            warnings.warn(
+                "uwsgi_reload is inactive: this process is not running under uWSGI. "
+                "code_changed(), watch() and watched_files() still work.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return None
+    from ._uwsgi import activate
+
+    return activate(_watcher)
+
+
+_reloader = _activate()

@@ -1,0 +1,69 @@
+"""Where baselines and failed imports come from: the import system and sys.excepthook.
+
+Both hooks only record paths into a Watcher; neither imports ``uwsgi``.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from importlib.machinery import SourceFileLoader
+from types import TracebackType
+from typing import Callable, Iterator, Optional, Type
+
+from ._scanner import Watcher, read_signature
+
+
+def record_imports(watcher: Watcher) -> None:
+    """Give every source file imported from now on its import-time baseline.
+
+    ``SourceFileLoader.path_stats`` is the one call the import system makes on
+    a source file as it imports it (to validate the bytecode cache), in every
+    Python since 3.3. Recording there costs one stat per import and nothing per
+    scan, and also catches files whose import then fails.
+    """
+    original = SourceFileLoader.path_stats
+    if getattr(original, "_uwsgi_reload_watcher", None) is not None:
+        original._uwsgi_reload_watcher = watcher  # type: ignore[attr-defined]
+        return
+
+    def path_stats(self: SourceFileLoader, path: str) -> dict:
+        stats = original(self, path)
+        path_stats._uwsgi_reload_watcher.note_import(path, read_signature(path))  # type: ignore[attr-defined]
+        return stats
+
+    path_stats._uwsgi_reload_watcher = watcher  # type: ignore[attr-defined]
+    SourceFileLoader.path_stats = path_stats  # type: ignore[method-assign]
+
+
+def files_of_exception(value: BaseException) -> Iterator[str]:
+    """The files an exception points at: a SyntaxError's file, then its traceback's."""
+    filename = getattr(value, "filename", None) if isinstance(value, SyntaxError) else None
+    if isinstance(filename, str) and not filename.startswith("<"):
+        yield filename
+    for frame in traceback.extract_tb(value.__traceback__):
+        if frame.filename and not frame.filename.startswith("<"):
+            yield frame.filename
+
+
+def record_failed_imports(watcher: Watcher) -> None:
+    """Watch the files of every exception that reaches sys.excepthook.
+
+    uWSGI reports an app that failed to load with PyErr_Print(), which calls
+    sys.excepthook: the wsgi-file that does not compile is only known from here,
+    since uWSGI loads it without the import system.
+    """
+    previous: Callable[[Type[BaseException], BaseException, Optional[TracebackType]], object]
+    previous = sys.excepthook
+
+    def excepthook(
+        exc_type: Type[BaseException], value: BaseException, tb: Optional[TracebackType]
+    ) -> None:
+        try:
+            for path in files_of_exception(value):
+                watcher.watch_error_file(path)
+        except Exception:
+            pass  # the report below matters more than our bookkeeping
+        previous(exc_type, value, tb)
+
+    sys.excepthook = excepthook

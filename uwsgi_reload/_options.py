@@ -1,0 +1,169 @@
+"""uwsgi_reload's settings, read from uWSGI's options and ini file. Pure: no ``uwsgi``."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional
+
+INTERVAL_KEY = "uwsgi-reload-interval"
+EXTRA_KEY = "uwsgi-reload-extra-files"
+IGNORE_KEY = "uwsgi-reload-ignore"
+ENABLED_KEY = "uwsgi-reload"
+KEYS = (ENABLED_KEY, INTERVAL_KEY, EXTRA_KEY, IGNORE_KEY)
+
+DEFAULT_INTERVAL = 3.0
+# Below this a scan of a few thousand files would cost a noticeable share of a
+# core; above it nobody is waiting for a reload any more.
+MIN_INTERVAL = 0.1
+MAX_INTERVAL = 3600.0
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+class Options(NamedTuple):
+    enabled: bool = True
+    interval: float = DEFAULT_INTERVAL
+    extra: List[str] = []
+    ignore: List[str] = []
+
+
+def printable(text: str) -> str:
+    """*text* with control characters and undecodable bytes escaped, for a log line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if value is True:
+        return "true"
+    return str(value)
+
+
+def _ini_location(opt: Mapping[str, Any], cwd_candidates: List[str]) -> Optional[tuple]:
+    raw = opt.get("ini")
+    if raw is None or raw is True:
+        return None
+    if isinstance(raw, (list, tuple)):
+        raw = raw[-1]
+    spec = _text(raw)
+    path, section = spec, "uwsgi"
+    if ":" in spec and not os.path.exists(spec):
+        path, section = spec.rsplit(":", 1)
+    for base in [""] + cwd_candidates:
+        candidate = os.path.join(base, path)
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate), section
+    return None
+
+
+def _expand_magic(value: str, ini_path: str, opt: Mapping[str, Any]) -> str:
+    """uWSGI's ini magic variables our users put in paths (%d above all)."""
+    directory = os.path.dirname(ini_path)
+    name = os.path.basename(ini_path)
+    magic = {
+        "d": directory + os.sep,
+        "p": ini_path,
+        "s": name,
+        "n": os.path.splitext(name)[0],
+        "c": os.path.basename(directory),
+        "%": "%",
+    }
+
+    def replace(match: "re.Match[str]") -> str:
+        if match.group(1) is not None:
+            found = opt.get(match.group(1))
+            return _text(found) if found is not None else match.group(0)
+        return magic.get(match.group(2), match.group(0))
+
+    return re.sub(r"%\(([^)]*)\)|%(.)", replace, value)
+
+
+def read_ini_values(path: str, section: str, opt: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """Every value of our keys in *section* of an ini file, repeated keys included.
+
+    uWSGI 2.0 keeps only the last value of a repeated key in ``uwsgi.opt``
+    (unbit/uwsgi#1374), so the file itself is the only place to find them all.
+    """
+    found: Dict[str, List[str]] = {}
+    current = None
+    with open(path, encoding="utf-8", errors="surrogateescape") as ini:
+        for line in ini:
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = line[1:-1].strip()
+                continue
+            if current != section or "=" not in line:
+                continue
+            key, value = (part.strip() for part in line.split("=", 1))
+            if key in KEYS:
+                found.setdefault(key, []).append(_expand_magic(value, path, opt))
+    return found
+
+
+def read_options(
+    opt: Mapping[str, Any], cwd_candidates: List[str] = ()  # type: ignore[assignment]
+) -> "tuple[Options, List[str]]":
+    """Options from ``uwsgi.opt`` (and its ini file), plus a message per problem found."""
+    problems: List[str] = []
+    values: Dict[str, List[str]] = {}
+    location = _ini_location(opt, list(cwd_candidates))
+    if location is not None:
+        try:
+            values = read_ini_values(location[0], location[1], opt)
+        except OSError as error:
+            problems.append(
+                "could not read %s for repeated keys (%s); using the last value of each"
+                % (printable(location[0]), printable(str(error)))
+            )
+    for key in KEYS:
+        if key in opt:
+            last = _text(opt[key])
+            if last not in values.get(key, []):
+                values.setdefault(key, []).append(last)
+
+    enabled = True
+    for raw in values.get(ENABLED_KEY, []):
+        word = raw.strip().lower()
+        if word in _TRUE:
+            enabled = True
+        elif word in _FALSE:
+            enabled = False
+        else:
+            problems.append(
+                "%s = '%s' is not true or false; using %s"
+                % (ENABLED_KEY, printable(raw), "true" if enabled else "false")
+            )
+
+    interval = DEFAULT_INTERVAL
+    for raw in values.get(INTERVAL_KEY, []):
+        try:
+            seconds = float(raw)
+        except ValueError:
+            problems.append(
+                "%s = '%s' is not a number of seconds; using %g" % (INTERVAL_KEY, printable(raw), interval)
+            )
+            continue
+        if math.isnan(seconds) or seconds < MIN_INTERVAL:
+            problems.append(
+                "%s = '%s' is below the minimum of %g seconds; using %g"
+                % (INTERVAL_KEY, printable(raw), MIN_INTERVAL, MIN_INTERVAL)
+            )
+            seconds = MIN_INTERVAL
+        elif seconds > MAX_INTERVAL:
+            problems.append(
+                "%s = '%s' is above the maximum of %g seconds; using %g"
+                % (INTERVAL_KEY, printable(raw), MAX_INTERVAL, MAX_INTERVAL)
+            )
+            seconds = MAX_INTERVAL
+        interval = seconds
+
+    def words(key: str) -> List[str]:
+        return [word for raw in values.get(key, []) for word in raw.split()]
+
+    return Options(enabled, interval, words(EXTRA_KEY), words(IGNORE_KEY)), problems

@@ -1,0 +1,277 @@
+"""The only module that talks to uWSGI.
+
+Who scans: a daemon thread in every worker (no uWSGI signals or timers, so
+nothing accumulates across respawns and intervals can be fractions). Worker 1
+scans everything the instance loaded before forking plus the extra files; every
+other worker scans only the modules it imported itself after the fork (a view
+Django imports on first request). With ``lazy-apps`` each worker loads the app
+itself, so each scans its own modules.
+
+One reload per change: the worker that sees a change first takes an exclusive
+lock on a per-instance file and is the only one to log and call
+``uwsgi.reload()``; the lock is released when that worker exits in the reload.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from typing import Any, Dict, List, Optional
+
+import uwsgi
+
+from ._options import Options, printable, read_options
+from ._scanner import Watcher, read_signature
+
+PREFIX = "uwsgi_reload: "
+#: A file that changed during the app's start this many reloads in a row is
+#: being rewritten by the app itself: it stops counting as a change.
+LOOP_STREAK = 3
+
+
+def log(message: str) -> None:
+    uwsgi.log(PREFIX + message)
+
+
+def _relative(path: str) -> str:
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return printable(path)
+    return printable(path if relative.startswith("..") else relative)
+
+
+def describe(paths: List[str], limit: int = 5) -> str:
+    names = ", ".join(_relative(path) for path in paths[:limit])
+    if len(paths) > limit:
+        names += " and %d more" % (len(paths) - limit)
+    return names
+
+
+def options() -> "tuple[Options, List[str]]":
+    opt = uwsgi.opt
+    candidates = [os.environ["PWD"]] if os.environ.get("PWD") else []
+    return read_options(opt, candidates)
+
+
+def _is_true(value: Any) -> bool:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def misconfigurations(opt: Dict[str, Any]) -> List[str]:
+    """One line for each setting that makes development reloads worse."""
+    lines = []
+    if any(key in opt for key in ("http", "https")):
+        lines.append(
+            "the http router (http =) is a separate process that drops in-flight and new "
+            "requests during a reload; use http-socket = instead for development"
+        )
+    if _is_true(opt.get("need-app", False)):
+        lines.append(
+            "need-app is on: an app that fails to load stops the instance, so fixing the "
+            "file cannot bring it back; set need-app = false for development"
+        )
+    if _is_true(opt.get("lazy", False)):
+        lines.append("lazy = true also reloads workers one by one; lazy-apps = true is enough")
+    return lines
+
+
+class _Instance:
+    """Files shared by the workers of one uWSGI instance (keyed by the master's PID)."""
+
+    def __init__(self) -> None:
+        directory = os.path.join(tempfile.gettempdir(), "uwsgi_reload-%d" % os.getuid())
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError:
+            pass
+        base = os.path.join(directory, str(uwsgi.masterpid()))
+        self.lock_path = base + ".lock"
+        self.state_path = base + ".json"
+        self._lock_fd: Optional[int] = None
+
+    def claim_reload(self) -> bool:
+        """True for the first worker to ask; it keeps the lock until it exits."""
+        if self._lock_fd is not None:
+            return True
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as error:
+            log("cannot open %s (%s); reloading without deduplication" % (self.lock_path, error))
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(fd)
+            if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            return True
+        self._lock_fd = fd
+        return True
+
+    def release_claim(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def load_state(self) -> Dict[str, Any]:
+        try:
+            with open(self.state_path, encoding="utf-8") as state:
+                loaded = json.load(state)
+            return loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def save_state(self, state: Dict[str, Any]) -> None:
+        partial = self.state_path + ".%d" % os.getpid()
+        try:
+            with open(partial, "w", encoding="utf-8") as out:
+                json.dump(state, out)
+            os.replace(partial, self.state_path)
+        except OSError:
+            pass
+
+
+class Reloader:
+    """The scanning thread of one worker."""
+
+    def __init__(self, watcher: Watcher, interval: float, instance: _Instance) -> None:
+        self.watcher = watcher
+        self.interval = interval
+        self.instance = instance
+        self.thread: Optional[threading.Thread] = None
+        self._announced = False
+
+    def start_in_worker(self, app_loaded: bool) -> None:
+        worker = uwsgi.worker_id()
+        if worker <= 0 or (self.thread is not None and self.thread.is_alive()):
+            return
+        if worker != 1:
+            self.watcher.forget_inherited()
+        self.thread = threading.Thread(
+            target=self._run, args=(app_loaded,), name="uwsgi_reload", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, app_loaded: bool) -> None:
+        # "Ready" is when the app has finished importing: files changed before
+        # then may have been written by the app itself (see _loop_guard).
+        ready_ns = time.time_ns() if app_loaded else None
+        modules_seen = len(sys.modules)
+        if not app_loaded:
+            time.sleep(self.interval)
+        while True:
+            try:
+                if ready_ns is None and len(sys.modules) == modules_seen:
+                    ready_ns = time.time_ns()
+                modules_seen = len(sys.modules)
+                changed = self.watcher.check()
+                if ready_ns is not None and not self._announced:
+                    self._announced = True
+                    self._announce()
+                if changed and self._reload(changed, ready_ns):
+                    return
+            except Exception:
+                log("scan failed, will try again: " + printable(traceback.format_exc()))
+            time.sleep(self.watcher.settle if self.watcher.pending else self.interval)
+
+    def _announce(self) -> None:
+        if uwsgi.worker_id() != 1 or _respawned():
+            return
+        log(
+            "watching %d files every %gs (worker 1 scans the instance; other workers "
+            "scan only the modules they import)" % (len(self.watcher.watched_files()), self.interval)
+        )
+        for pattern in self.watcher.glob_overflow:
+            log("%s matches more than 10000 files; only the first 10000 are watched" % printable(pattern))
+
+    def _reload(self, changed: List[str], ready_ns: Optional[int]) -> bool:
+        if not self.instance.claim_reload():
+            return True  # another worker is reloading the instance already
+        looping = self._loop_guard(changed, ready_ns)
+        if looping:
+            for path in looping:
+                self.watcher.ignore_file(path)
+            log(
+                "%s changed while the app started, %d reloads in a row: the app rewrites "
+                "it itself, so it is no longer watched (add it to uwsgi-reload-ignore)"
+                % (describe(looping), LOOP_STREAK)
+            )
+            changed = [path for path in changed if path not in looping]
+            if not changed:
+                self.instance.release_claim()
+                return False
+        log("%s changed, reloading" % describe(changed))
+        uwsgi.reload()
+        return True
+
+    def _loop_guard(self, changed: List[str], ready_ns: Optional[int]) -> List[str]:
+        """The changed files an app rewrites at every start, once proven so."""
+        state = self.instance.load_state()
+        written_at_start = []
+        for path in changed:
+            signature = read_signature(path)
+            if signature is not None and ready_ns is not None and signature[0] <= ready_ns:
+                written_at_start.append(path)
+        streaks = state.get("streaks", {}) if isinstance(state.get("streaks"), dict) else {}
+        streaks = {path: streaks.get(path, 0) + 1 for path in written_at_start}
+        looping = [path for path, count in streaks.items() if count >= LOOP_STREAK]
+        ignored = list(state.get("ignored", [])) + looping
+        self.instance.save_state({"streaks": streaks, "ignored": ignored})
+        return looping
+
+
+def _respawned() -> bool:
+    """True in a worker that replaced a dead one, to keep start lines to one per start."""
+    me = uwsgi.worker_id()
+    for worker in uwsgi.workers():
+        if worker.get("id") == me:
+            return bool(worker.get("respawn_count", 0))
+    return False
+
+
+def activate(watcher: Watcher) -> Optional[Reloader]:
+    """Start reloading this uWSGI instance; log why not when it cannot."""
+    settings, problems = options()
+    first_in_instance = uwsgi.worker_id() == 0 or (uwsgi.worker_id() == 1 and not _respawned())
+    if first_in_instance:
+        for problem in problems:
+            log(problem)
+    watcher.watch(*settings.extra)
+    watcher.ignore(*settings.ignore)
+    if not settings.enabled:
+        if first_in_instance:
+            log("off (uwsgi-reload = false): files are not watched")
+        return None
+    if not uwsgi.masterpid():
+        log("inactive: reloading needs the master process; add master = true to the uWSGI options")
+        return None
+    if not getattr(uwsgi, "has_threads", True):
+        log("inactive: Python threads are off in this uWSGI; add enable-threads = true")
+        return None
+    if first_in_instance:
+        for line in misconfigurations(dict(uwsgi.opt)):
+            log(line)
+    instance = _Instance()
+    for path in instance.load_state().get("ignored", []):
+        if isinstance(path, str):
+            watcher.ignore_file(path)
+    reloader = Reloader(watcher, settings.interval, instance)
+    if uwsgi.worker_id() > 0:
+        # lazy-apps (or an import from app code in a worker): the app is
+        # still loading in this very process.
+        reloader.start_in_worker(app_loaded=False)
+    else:
+        import uwsgidecorators  # needs a master, checked above
+
+        uwsgidecorators.postfork(lambda: reloader.start_in_worker(app_loaded=True))
+    return reloader
