@@ -11,7 +11,7 @@ import sys
 import warnings
 from typing import List, Optional
 
-from ._hooks import record_failed_imports, record_imports
+from ._hooks import record_failed_imports, record_imports, record_writes
 from ._scanner import Watcher
 
 __all__ = ["code_changed", "watch", "watched_files", "__version__"]
@@ -22,6 +22,7 @@ __version__ = "1.0.0"
 _watcher = Watcher()
 record_imports(_watcher)
 record_failed_imports(_watcher)
+record_writes(_watcher)
 
 
 def code_changed() -> bool:

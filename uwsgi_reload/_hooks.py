@@ -5,11 +5,12 @@ Both hooks only record paths into a Watcher; neither imports ``uwsgi``.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from importlib.machinery import SourceFileLoader
 from types import TracebackType
-from typing import Callable, Iterator, Optional, Type
+from typing import Any, Callable, Iterator, Optional, Tuple, Type
 
 from ._scanner import Watcher, read_signature
 
@@ -67,3 +68,31 @@ def record_failed_imports(watcher: Watcher) -> None:
         previous(exc_type, value, tb)
 
     sys.excepthook = excepthook
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+def record_writes(watcher: Watcher) -> None:
+    """Tell the watcher about every file this process opens for writing.
+
+    An app that rewrites a watched file (a generated module, a log or a sqlite
+    file next to the code) would otherwise reload itself forever. The "open"
+    audit event (PEP 578) covers open(), io.open(), os.open() and pathlib;
+    "sqlite3.connect" covers sqlite, which writes from C. Audit hooks cannot be
+    removed, so this one does nothing for every other event.
+    """
+
+    def audit(event: str, args: Tuple[Any, ...]) -> None:
+        if event == "open":
+            path, flags = args[0], args[2]
+            if not isinstance(flags, int) or not flags & _WRITE_FLAGS:
+                return
+        elif event == "sqlite3.connect":
+            path = args[0]
+        else:
+            return
+        if isinstance(path, (str, bytes)):
+            watcher.note_write(os.fsdecode(path))
+
+    sys.addaudithook(audit)

@@ -127,9 +127,9 @@ class Watcher:
     has been seen for ``settle`` seconds (or ``settle_limit`` after the first
     change, so a file written without pause still reloads).
 
-    Thread safety: ``note_import``, ``watch`` and ``watch_error_file`` only
-    queue their path, so an import in one thread never waits for a scan in
-    another; the queue is drained by whichever call holds the scan lock.
+    Thread safety: every method takes one re-entrant lock, except
+    ``note_import``: it only queues its path, so an import in one thread never
+    waits for a scan in another. The queue is drained under the lock.
     """
 
     def __init__(
@@ -150,15 +150,21 @@ class Watcher:
         self.settle_limit = settle_limit
         self._ignore_patterns = list(ignore)
         self._ignored = _compile_globs(self._ignore_patterns)
-        self._lock = threading.Lock()
-        # (path, signature or None to read it now, watch even while missing)
-        self._inbox: Deque[Tuple[str, Signature, bool]] = deque()
+        # Re-entrant: a lazy module's __getattr__, run by a scan, may call watch().
+        self._lock = threading.RLock()
+        # Paths noted by the import system, with their signature then.
+        self._inbox: Deque[Tuple[str, Signature]] = deque()
         self._globs: List[str] = []
         self._signatures: Dict[str, Signature] = {}
         self._module_names: Set[str] = set()
         self._modules_len = -1
         self._skipped: Set[str] = set()
         self._pending: Set[str] = set()
+        # Files this process (or the master it was forked from) wrote itself.
+        self._written_by_app: Set[str] = set()
+        #: Changed files set aside because the app writes them itself, for the
+        #: host to report; see check().
+        self.rewritten_by_app: List[str] = []
         self._burst_start = 0.0
         self._last_change = 0.0
         #: Globs cut off at GLOB_MATCH_LIMIT matches, for the host to report.
@@ -175,15 +181,24 @@ class Watcher:
     # -- what is watched -------------------------------------------------
 
     def watch(self, *paths_or_globs: str) -> None:
-        """Watch extra files; a glob is expanded again at every scan."""
-        for item in paths_or_globs:
-            if item:
-                path = os.path.abspath(os.path.expanduser(item))
-                self._inbox.append((path, None, True))
+        """Watch extra files; a glob is expanded now and again at every scan."""
+        with self._lock:
+            for item in paths_or_globs:
+                if item:
+                    self._watch(os.path.abspath(os.path.expanduser(item)))
 
     def watch_error_file(self, path: str) -> None:
         """Watch a file whose import failed; it is in no module's ``__file__``."""
-        self._inbox.append((os.path.abspath(path), None, True))
+        with self._lock:
+            self._add(os.path.abspath(path), None, even_if_missing=True)
+
+    def _watch(self, path: str) -> None:
+        if not _MAGIC.search(path):
+            self._add(path, None, even_if_missing=True)
+        elif path not in self._globs:
+            self._globs.append(path)
+            for match in self._expand(path):
+                self._add(match, None)
 
     def note_import(self, path: str, signature: Signature) -> None:
         """Record *path* as the import system read it.
@@ -192,7 +207,11 @@ class Watcher:
         is then a change, not the new baseline. Files whose import failed are
         watched too, so fixing them reloads.
         """
-        self._inbox.append((os.path.abspath(path), signature, False))
+        self._inbox.append((os.path.abspath(path), signature))
+
+    def note_write(self, path: str) -> None:
+        """Record that the app itself opened *path* for writing. Never blocks."""
+        self._written_by_app.add(os.path.abspath(path))
 
     def forget_inherited(self) -> None:
         """Drop everything watched so far; keep only what appears from now on.
@@ -215,6 +234,7 @@ class Watcher:
             self._ignored = _compile_globs(self._ignore_patterns)
             for path in [path for path in self._signatures if self._ignored(path)]:
                 del self._signatures[path]
+                self._pending.discard(path)
                 self._skipped.add(path)
 
     def ignore_file(self, path: str) -> None:
@@ -239,7 +259,7 @@ class Watcher:
         if self._ignored is not None and self._ignored(path):
             return "ignored: it matches uwsgi-reload-ignore (%s)" % " ".join(self._ignore_patterns)
         if path in self._skipped:
-            return "ignored: a directory, or set aside after a reload loop"
+            return "ignored: a directory, or a file the app writes itself"
         if not os.path.exists(path):
             return "missing: no such file"
         if path.endswith((".pyc", ".pyo")):
@@ -247,16 +267,9 @@ class Watcher:
         return "outside: no imported module, extra file or failed import uses it"
 
     def _refresh(self) -> None:
-        """Take in queued paths, new glob matches and new modules. Holds the lock."""
+        """Take in imported files and new modules. Holds the lock."""
         while self._inbox:
-            path, signature, even_if_missing = self._inbox.popleft()
-            if even_if_missing and _MAGIC.search(path):
-                if path not in self._globs:
-                    self._globs.append(path)
-                    for match in self._expand(path):
-                        self._add(match, None)
-            else:
-                self._add(path, signature, even_if_missing)
+            self._add(*self._inbox.popleft())
         # Only a change in the number of modules triggers the walk over
         # sys.modules: that walk at every tick is what makes Django's and
         # werkzeug's pollers cost several times the stat() calls themselves.
@@ -349,10 +362,22 @@ class Watcher:
         return bool(self._pending)
 
     def check(self) -> List[str]:
-        """One scan; the settled changes of a burst, once, else an empty list."""
+        """One scan; the settled changes of a burst, once, else an empty list.
+
+        A file the app writes itself is never a change to reload for: reacting
+        to it would reload forever. It is set aside and listed in
+        ``rewritten_by_app`` instead.
+        """
         with self._lock:
             now = self._clock()
-            changed = self._scan()
+            changed = []
+            for path in self._scan():
+                if path in self._written_by_app:
+                    del self._signatures[path]
+                    self._skipped.add(path)
+                    self.rewritten_by_app.append(path)
+                else:
+                    changed.append(path)
             if changed:
                 if not self._pending:
                     self._burst_start = now
