@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional
 
 INTERVAL_KEY = "uwsgi-reload-interval"
 EXTRA_KEY = "uwsgi-reload-extra-files"
@@ -36,6 +36,10 @@ def printable(text: str) -> str:
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        # uWSGI's Python plugin turns a key given several times into a list
+        # (2.0.x only does that for some keys); whitespace joins them as values.
+        return " ".join(_text(item) for item in value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "surrogateescape")
     if value is True:
@@ -82,8 +86,10 @@ def _expand_magic(value: str, ini_path: str, opt: Mapping[str, Any]) -> str:
     return re.sub(r"%\(([^)]*)\)|%(.)", replace, value)
 
 
-def read_ini_values(path: str, section: str, opt: Mapping[str, Any]) -> Dict[str, List[str]]:
-    """Every value of our keys in *section* of an ini file, repeated keys included.
+def read_ini_values(
+    path: str, section: str, opt: Mapping[str, Any], keys: Iterable[str] = KEYS
+) -> Dict[str, List[str]]:
+    """Every value of *keys* in *section* of an ini file, repeated keys included.
 
     uWSGI 2.0 keeps only the last value of a repeated key in ``uwsgi.opt``
     (unbit/uwsgi#1374), so the file itself is the only place to find them all.
@@ -101,7 +107,7 @@ def read_ini_values(path: str, section: str, opt: Mapping[str, Any]) -> Dict[str
             if current != section or "=" not in line:
                 continue
             key, value = (part.strip() for part in line.split("=", 1))
-            if key in KEYS:
+            if key in keys:
                 found.setdefault(key, []).append(_expand_magic(value, path, opt))
     return found
 
@@ -144,12 +150,14 @@ def read_options(
     for raw in values.get(INTERVAL_KEY, []):
         try:
             seconds = float(raw)
+            if math.isnan(seconds):
+                raise ValueError(raw)
         except ValueError:
             problems.append(
                 "%s = '%s' is not a number of seconds; using %g" % (INTERVAL_KEY, printable(raw), interval)
             )
             continue
-        if math.isnan(seconds) or seconds < MIN_INTERVAL:
+        if seconds < MIN_INTERVAL:
             problems.append(
                 "%s = '%s' is below the minimum of %g seconds; using %g"
                 % (INTERVAL_KEY, printable(raw), MIN_INTERVAL, MIN_INTERVAL)

@@ -28,12 +28,9 @@ from typing import Any, Dict, List, Optional
 import uwsgi
 
 from ._options import Options, printable, read_options
-from ._scanner import Watcher, read_signature
+from ._scanner import Watcher
 
 PREFIX = "uwsgi_reload: "
-#: A file that changed during the app's start this many reloads in a row is
-#: being rewritten by the app itself: it stops counting as a change.
-LOOP_STREAK = 3
 
 
 def log(message: str) -> None:
@@ -118,11 +115,6 @@ class _Instance:
         self._lock_fd = fd
         return True
 
-    def release_claim(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
     def load_state(self) -> Dict[str, Any]:
         try:
             with open(self.state_path, encoding="utf-8") as state:
@@ -163,30 +155,35 @@ class Reloader:
         self.thread.start()
 
     def _run(self, app_loaded: bool) -> None:
-        # "Ready" is when the app has finished importing: files changed before
-        # then may have been written by the app itself (see _loop_guard).
-        ready_ns = time.time_ns() if app_loaded else None
-        modules_seen = len(sys.modules)
-        if not app_loaded:
-            time.sleep(self.interval)
+        # The start line reports the files of the loaded app: with lazy-apps,
+        # scan at the settling pace until this worker's app is in.
+        ready = app_loaded
         while True:
             try:
-                if ready_ns is None and len(sys.modules) == modules_seen:
-                    ready_ns = time.time_ns()
-                modules_seen = len(sys.modules)
+                ready = ready or _app_loaded() or hasattr(sys, "last_value")
                 changed = self.watcher.check()
-                if ready_ns is not None and not self._announced:
+                if self.watcher.rewritten_by_app:
+                    self._report_rewritten()
+                if ready and not self._announced:
                     self._announced = True
                     self._announce()
-                if changed and self._reload(changed, ready_ns):
+                if changed and self._reload(changed):
                     return
             except Exception:
                 log("scan failed, will try again: " + printable(traceback.format_exc()))
-            time.sleep(self.watcher.settle if self.watcher.pending else self.interval)
+            busy = self.watcher.pending or not ready
+            time.sleep(self.watcher.settle if busy else self.interval)
 
     def _announce(self) -> None:
-        if uwsgi.worker_id() != 1 or _respawned():
+        # Once per start of the instance: a worker 1 respawned by max-requests
+        # finds its generation (uwsgi.started_on) already announced.
+        if uwsgi.worker_id() != 1:
             return
+        state = self.instance.load_state()
+        if state.get("announced") == uwsgi.started_on:
+            return
+        state["announced"] = uwsgi.started_on
+        self.instance.save_state(state)
         log(
             "watching %d files every %gs (worker 1 scans the instance; other workers "
             "scan only the modules they import)" % (len(self.watcher.watched_files()), self.interval)
@@ -194,49 +191,45 @@ class Reloader:
         for pattern in self.watcher.glob_overflow:
             log("%s matches more than 10000 files; only the first 10000 are watched" % printable(pattern))
 
-    def _reload(self, changed: List[str], ready_ns: Optional[int]) -> bool:
+    def _report_rewritten(self) -> None:
+        """Once per instance, name the files the app rewrites itself."""
+        state = self.instance.load_state()
+        known = state.get("rewritten", [])
+        new = [path for path in self.watcher.rewritten_by_app if path not in known]
+        self.watcher.rewritten_by_app.clear()
+        if new:
+            state["rewritten"] = known + new
+            self.instance.save_state(state)
+            log(
+                "%s changed, but the app writes it itself: reloading for it would loop, "
+                "so it is no longer watched (list it in uwsgi-reload-ignore to silence this)"
+                % describe(new)
+            )
+
+    def _reload(self, changed: List[str]) -> bool:
         if not self.instance.claim_reload():
             return True  # another worker is reloading the instance already
-        looping = self._loop_guard(changed, ready_ns)
-        if looping:
-            for path in looping:
-                self.watcher.ignore_file(path)
-            log(
-                "%s changed while the app started, %d reloads in a row: the app rewrites "
-                "it itself, so it is no longer watched (add it to uwsgi-reload-ignore)"
-                % (describe(looping), LOOP_STREAK)
-            )
-            changed = [path for path in changed if path not in looping]
-            if not changed:
-                self.instance.release_claim()
-                return False
         log("%s changed, reloading" % describe(changed))
         uwsgi.reload()
         return True
 
-    def _loop_guard(self, changed: List[str], ready_ns: Optional[int]) -> List[str]:
-        """The changed files an app rewrites at every start, once proven so."""
-        state = self.instance.load_state()
-        written_at_start = []
-        for path in changed:
-            signature = read_signature(path)
-            if signature is not None and ready_ns is not None and signature[0] <= ready_ns:
-                written_at_start.append(path)
-        streaks = state.get("streaks", {}) if isinstance(state.get("streaks"), dict) else {}
-        streaks = {path: streaks.get(path, 0) + 1 for path in written_at_start}
-        looping = [path for path, count in streaks.items() if count >= LOOP_STREAK]
-        ignored = list(state.get("ignored", [])) + looping
-        self.instance.save_state({"streaks": streaks, "ignored": ignored})
-        return looping
+
+def _this_worker() -> Dict[str, Any]:
+    me = uwsgi.worker_id()
+    for worker in uwsgi.workers():
+        if worker.get("id") == me:
+            return worker
+    return {}
 
 
 def _respawned() -> bool:
     """True in a worker that replaced a dead one, to keep start lines to one per start."""
-    me = uwsgi.worker_id()
-    for worker in uwsgi.workers():
-        if worker.get("id") == me:
-            return bool(worker.get("respawn_count", 0))
-    return False
+    return bool(_this_worker().get("respawn_count", 0))
+
+
+def _app_loaded() -> bool:
+    """In lazy-apps mode, True once this worker has loaded its app."""
+    return bool(_this_worker().get("apps"))
 
 
 def activate(watcher: Watcher) -> Optional[Reloader]:
@@ -262,9 +255,6 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
         for line in misconfigurations(dict(uwsgi.opt)):
             log(line)
     instance = _Instance()
-    for path in instance.load_state().get("ignored", []):
-        if isinstance(path, str):
-            watcher.ignore_file(path)
     reloader = Reloader(watcher, settings.interval, instance)
     if uwsgi.worker_id() > 0:
         # lazy-apps (or an import from app code in a worker): the app is
