@@ -1,0 +1,221 @@
+"""Real uWSGI servers for the tests: free loopback ports, stopped by PID, logs on failure."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Tuple
+
+import pytest
+
+#: Generous on purpose: a reload of a cold app on a loaded 2-core CI machine
+#: can take several seconds. Timing is measured in benchmarks/, not here.
+TIMEOUT = 40.0
+
+
+def uwsgi_binary() -> str:
+    beside_python = Path(sys.executable).with_name("uwsgi")
+    found = str(beside_python) if beside_python.exists() else shutil.which("uwsgi")
+    if not found:
+        pytest.fail("uWSGI is not installed: pip install '.[uwsgi,test]'")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def session_pids(session: int) -> List[int]:
+    """Every live process of a session (uWSGI's master started it)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state, fields[3] the session id; Z = zombie.
+        if int(fields[3]) == session and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, describe: Callable[[], str] = str) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %gs waiting for %s\n%s" % (timeout, what, describe()))
+        time.sleep(0.05)
+
+
+class Server:
+    """One uWSGI instance in its own session, with its ini and log in a folder."""
+
+    def __init__(self, folder: Path, ini: str, **placeholders: object) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.ini_path = folder / "uwsgi.ini"
+        self.log_path = folder / "uwsgi.log"
+        self.ini_path.write_text(textwrap.dedent(ini).format(port=self.port, **placeholders))
+        self.process: Optional[subprocess.Popen] = None
+
+    def start(self, *args: str) -> "Server":
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        env.pop("PYTHONPATH", None)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [uwsgi_binary(), "--ini", str(self.ini_path), *args],
+                cwd=str(self.folder),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def tail(self, lines: int = 60) -> str:
+        return "--- uwsgi.log (last %d lines) ---\n%s" % (lines, "\n".join(self.log().splitlines()[-lines:]))
+
+    def count(self, pattern: str) -> int:
+        return len(re.findall(pattern, self.log(), re.MULTILINE))
+
+    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = TIMEOUT) -> None:
+        wait_until(lambda: self.count(pattern) >= count, timeout, "%d× %r in the log" % (count, pattern), self.tail)
+
+    def get(self, path: str = "/", timeout: float = 10.0) -> Tuple[int, str]:
+        """(status, body); (0, error) when the server does not answer."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        except (OSError, http.client.HTTPException) as error:
+            return 0, repr(error)
+        finally:
+            connection.close()
+
+    def wait_for_body(self, expected: str, path: str = "/", timeout: float = TIMEOUT) -> None:
+        last: List[Tuple[int, str]] = []
+
+        def served() -> bool:
+            last[:] = [self.get(path)]
+            return last[0] == (200, expected)
+
+        wait_until(served, timeout, "%r at %s" % (expected, path), lambda: "last answer: %r\n%s" % (last, self.tail()))
+
+    def wait_for_status(self, status: int, path: str = "/", timeout: float = TIMEOUT) -> None:
+        wait_until(lambda: self.get(path)[0] == status, timeout, "HTTP %d at %s" % (status, path), self.tail)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGINT stops a uWSGI 2.0 master (SIGTERM would reload it)."""
+        if self.process is None:
+            return
+        session = self.process.pid
+        if self.process.poll() is None:
+            os.kill(session, signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        # A worker forked a moment before the SIGINT may still run the master's
+        # handler and ignore it: stop each leftover by PID, then kill.
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            leftovers = session_pids(session)
+            if not leftovers:
+                break
+            for pid in leftovers:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 5
+            while session_pids(session) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for server in getattr(item, "uwsgi_servers", []):
+            report.sections.append(("uWSGI log %s" % server.folder.name, server.log()))
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Server]]:
+    """make_server(ini, **placeholders) -> a started Server in tmp_path, stopped afterwards."""
+    servers: List[Server] = []
+    request.node.uwsgi_servers = servers
+
+    def make(ini: str, *args: str, folder: Optional[Path] = None, start: bool = True, **placeholders: object) -> Server:
+        server = Server(folder or tmp_path, ini, **placeholders)
+        servers.append(server)
+        return server.start(*args) if start else server
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def write(path: Path, text: str) -> None:
+    """Write a file so the change is visible to stat() whatever the clock granularity.
+
+    Linux stamps mtimes from a coarse clock; two same-size writes in one tick
+    would look identical, so each test edit also changes the size or is made
+    well after the last.
+    """
+    path.write_text(textwrap.dedent(text))
+
+
+APP = '''
+import helper
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [helper.MESSAGE.encode()]
+'''
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    """A plain WSGI app whose answer comes from helper.py."""
+    write(tmp_path / "app.py", APP)
+    write(tmp_path / "helper.py", 'MESSAGE = "one"\n')
+    return tmp_path

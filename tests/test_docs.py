@@ -1,0 +1,105 @@
+"""Every snippet in README.rst is executed or validated here."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from uwsgi_reload._options import read_ini_values
+
+from conftest import write
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.rst").read_text()
+
+
+def code_blocks(language: str) -> List[str]:
+    blocks = re.findall(r"^\.\. code-block:: %s\n\n((?:    .*\n|\n)+)" % language, README, re.MULTILINE)
+    return [re.sub(r"^    ", "", block, flags=re.MULTILINE) for block in blocks]
+
+
+def literal_commands() -> List[str]:
+    """The one-line shell commands in ``::`` literal blocks."""
+    return re.findall(r"::\n\n    (\S.*)\n", README)
+
+
+def test_the_test_command_is_the_one_ci_runs():
+    commands = literal_commands()
+    assert "python -m pytest" in commands
+    assert "\npython -m pytest\n" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_demo_command_installs_the_extras_and_runs_the_demo_ini():
+    (demo,) = [command for command in literal_commands() if "demo/uwsgi.ini" in command]
+    assert "pip install '.[uwsgi,test]'" in demo
+    assert demo.endswith("uwsgi --ini demo/uwsgi.ini")
+
+
+@pytest.mark.uwsgi
+def test_the_demo_reloads_an_edited_greeting(tmp_path, make_server):
+    demo = tmp_path / "demo"
+    shutil.copytree(ROOT / "demo", demo)
+    ini = (demo / "uwsgi.ini").read_text()
+    assert "http-socket = 127.0.0.1:8000" in ini
+    server = make_server(ini.replace("127.0.0.1:8000", "127.0.0.1:{port}"), folder=demo)
+    server.wait_for_body("Hello from uwsgi_reload. Edit demo/greeting.py, save, and reload this page.\n")
+    write(demo / "greeting.py", 'MESSAGE = "Edited."\n')
+    server.wait_for_body("Edited.\n")
+
+
+@pytest.mark.uwsgi
+def test_the_ini_snippet_runs_under_uwsgi(tmp_path, make_server):
+    snippet = code_blocks("ini")[0]
+    assert "import = uwsgi_reload" in snippet and "master = true" in snippet
+    write(tmp_path / "app.py", """
+        def application(environ, start_response):
+            start_response("200 OK", [])
+            return [b"snippet"]
+    """)
+    server = make_server(snippet.replace("127.0.0.1:8000", "127.0.0.1:{port}"))
+    server.wait_for_body("snippet")
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files every 3s")
+
+
+def test_the_options_snippet_means_what_the_readme_says(tmp_path):
+    snippet = code_blocks("ini")[1]
+    ini = tmp_path / "uwsgi.ini"
+    ini.write_text("[uwsgi]\n" + snippet)
+    values = read_ini_values(str(ini), "uwsgi", {})
+    assert values["uwsgi-reload-extra-files"] == [
+        "%s/templates/**/*.html %s/.env" % (tmp_path, tmp_path),
+        "%s/config/*.toml" % tmp_path,
+    ]
+    assert values["uwsgi-reload-ignore"] == ["*.log *.sqlite3"]
+
+
+def test_the_production_snippet_turns_reloading_off(tmp_path):
+    from uwsgi_reload._options import read_options
+
+    ini = tmp_path / "uwsgi.ini"
+    ini.write_text("[uwsgi]\n" + code_blocks("ini")[-1])
+    options, problems = read_options({"ini": str(ini).encode()})
+    assert options.enabled is False and problems == []
+
+
+def test_the_python_snippet_runs(tmp_path, monkeypatch):
+    (snippet,) = code_blocks("python")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(snippet, "README.rst", "exec"), namespace)
+    assert callable(namespace["restart_when_code_changes"])
+
+
+def test_the_bad_value_line_is_the_one_logged():
+    from uwsgi_reload._options import read_options
+
+    _, problems = read_options({"uwsgi-reload-interval": b"soon"})
+    assert "    uwsgi_reload: %s\n" % problems[0] in README
+
+
+def test_the_set_placeholder_example_is_the_one_tested():
+    assert "--set-placeholder uwsgi-reload-interval=1" in README

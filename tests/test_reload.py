@@ -1,0 +1,284 @@
+"""The contract against a real uWSGI: an edit is served, once, whatever the setup."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, write
+
+pytestmark = pytest.mark.uwsgi
+
+RELOADED = r"^uwsgi_reload: .*changed, reloading$"
+STARTED = r"^uwsgi_reload: watching \d+ files every"
+
+INI = """
+[uwsgi]
+master = true
+processes = {processes}
+http-socket = 127.0.0.1:{port}
+wsgi-file = app.py
+uwsgi-reload-interval = 0.5
+"""
+
+
+def ini(*lines: str, processes: int = 2, import_in_ini: bool = True) -> str:
+    text = INI.replace("{processes}", str(processes))
+    if import_in_ini:
+        text += "import = uwsgi_reload\n"
+    return text + "".join(line + "\n" for line in lines)
+
+
+def test_edit_is_served_and_logged_with_the_file_name(app, make_server):
+    server = make_server(ini())
+    server.wait_for_body("one")
+    server.wait_for_log(STARTED)
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+    server.wait_for_log(r"^uwsgi_reload: helper\.py changed, reloading$")
+
+
+def test_import_in_app_code_reloads_too(app, make_server):
+    write(app / "app.py", "import uwsgi_reload\n" + (app / "app.py").read_text())
+    server = make_server(ini(import_in_ini=False))
+    server.wait_for_body("one")
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+    assert server.count(r"^uwsgi_reload: helper\.py changed, reloading$") == 1
+
+
+def test_ini_import_and_code_import_make_one_watcher(app, make_server):
+    write(app / "app.py", "import uwsgi_reload\n" + (app / "app.py").read_text())
+    server = make_server(ini())
+    server.wait_for_body("one")
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+    server.wait_for_log(STARTED, count=2)
+    # A duplicate watcher would have logged or reloaded twice by the time a
+    # second, later edit has gone all the way through.
+    write(app / "helper.py", 'MESSAGE = "three"\n')
+    server.wait_for_body("three")
+    server.wait_for_log(STARTED, count=3)
+    assert server.count(RELOADED) == 2
+    assert server.count(STARTED) == 3
+
+
+LAZY_APP = '''
+import uwsgi
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if uwsgi.worker_id() == 3:
+        import lazy_view  # only this worker ever imports it, after the fork
+        return [b"3:" + lazy_view.MESSAGE.encode()]
+    return [b"other"]
+'''
+
+
+def test_module_imported_lazily_in_one_of_four_workers_reloads(tmp_path, make_server):
+    write(tmp_path / "app.py", LAZY_APP)
+    write(tmp_path / "lazy_view.py", 'MESSAGE = "one"\n')
+    server = make_server(ini(processes=4))
+    server.wait_for_body("3:one")
+    write(tmp_path / "lazy_view.py", 'MESSAGE = "two!"\n')
+    server.wait_for_log(r"^uwsgi_reload: lazy_view\.py changed, reloading$")
+    server.wait_for_body("3:two!")
+    assert server.count(RELOADED) == 1
+
+
+def test_lazy_apps_with_respawns_still_reload_once_per_edit(app, make_server):
+    # uWSGI recycles a worker only once it has lived min-worker-lifetime (10 s).
+    server = make_server(ini("lazy-apps = true", "max-requests = 5", "min-worker-lifetime = 1", processes=4))
+    server.wait_for_body("one")
+    for edit, body in enumerate(["two!", "three", "four!!"], start=1):
+        deadline = time.monotonic() + 2.5  # respawns: a watcher per respawn would pile up
+        while time.monotonic() < deadline:
+            assert server.get()[0] == 200
+        write(app / "helper.py", 'MESSAGE = "%s"\n' % body)
+        server.wait_for_log(RELOADED, count=edit)
+        server.wait_for_body(body)
+    for _ in range(150):
+        assert server.get()[0] == 200
+    assert server.count(RELOADED) == 3
+    assert server.count(r"^binary reloading uWSGI") == 3
+    assert server.count(r"The work of process \d+ is done") >= 10
+
+
+def test_extra_files_by_glob_two_values_in_one_key_and_a_repeated_key(app, make_server):
+    (app / "templates").mkdir()
+    write(app / "templates" / "index.html", "<p>one</p>\n")
+    write(app / "settings.cfg", "a = 1\n")
+    write(app / "local.env", "A=1\n")
+    server = make_server(
+        ini(
+            "uwsgi-reload-extra-files = %dtemplates/*.html %dsettings.cfg",
+            "uwsgi-reload-extra-files = %dlocal.env",
+        )
+    )
+    server.wait_for_log(STARTED)
+    edits = [
+        (app / "templates" / "index.html", "<p>two</p>\n", r"templates/index\.html"),
+        (app / "templates" / "new.html", "<p>new</p>\n", r"templates/new\.html"),
+        (app / "settings.cfg", "a = 22\n", r"settings\.cfg"),
+        (app / "local.env", "A=333\n", r"local\.env"),
+    ]
+    for number, (path, text, name) in enumerate(edits, start=1):
+        write(path, text)
+        server.wait_for_log(r"^uwsgi_reload: %s changed, reloading$" % name)
+        server.wait_for_log(STARTED, count=number + 1)
+    assert server.count(RELOADED) == len(edits)
+
+
+def test_syntax_error_keeps_serving_and_the_fix_reloads(app, make_server):
+    server = make_server(ini())
+    server.wait_for_body("one")
+    write(app / "helper.py", 'MESSAGE = "two"\nbroken = (\n')
+    server.wait_for_log(RELOADED)
+    server.wait_for_log(r"SyntaxError")
+    server.wait_for_status(500)
+    assert server.alive()
+    write(app / "helper.py", 'MESSAGE = "fixed"\n')
+    server.wait_for_body("fixed")
+
+
+@pytest.mark.parametrize(
+    "broken_file, broken_text",
+    [
+        ("app.py", "import helper\ndef application(environ, start_response:\n"),
+        ("helper.py", "MESSAGE = undefined_name\n"),
+        ("helper.py", "import module_that_does_not_exist\n"),
+    ],
+    ids=["wsgi-file-syntax-error", "name-error-in-module", "import-error-in-module"],
+)
+def test_server_started_broken_serves_once_fixed(app, make_server, broken_file, broken_text):
+    good_text = (app / broken_file).read_text()
+    write(app / broken_file, broken_text)
+    server = make_server(ini())
+    server.wait_for_log(r"no python application found|unable to load app|callable not found")
+    server.wait_for_status(500)
+    fixed = good_text.replace('"one"', '"fixed"') if broken_file == "helper.py" else good_text + "\n"
+    write(app / broken_file, fixed)
+    server.wait_for_body("fixed" if broken_file == "helper.py" else "one")
+    server.wait_for_log(r"^uwsgi_reload: %s changed, reloading$" % broken_file.replace(".", r"\."))
+
+
+def test_burst_of_thirty_files_gives_one_reload(tmp_path, make_server):
+    modules = ["part%d" % number for number in range(30)]
+    write(tmp_path / "app.py", "import %s\n" % ", ".join(modules) + '''
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(sum(m.VALUE for m in (%s))).encode()]
+''' % ", ".join(modules))
+    for name in modules:
+        write(tmp_path / (name + ".py"), "VALUE = 1\n")
+    write(tmp_path / "canary.txt", "0\n")
+    server = make_server(ini("uwsgi-reload-extra-files = canary.txt"))
+    server.wait_for_body("30")
+    server.wait_for_log(STARTED)
+    for name in modules:  # like a `git checkout`: ~1 s of writes
+        write(tmp_path / (name + ".py"), "VALUE = 10\n")
+        time.sleep(1 / 30)
+    server.wait_for_body("300")
+    server.wait_for_log(STARTED, count=2)
+    # Had the burst been split, its second reload would come before this one.
+    write(tmp_path / "canary.txt", "11\n")
+    server.wait_for_log(r"^uwsgi_reload: canary\.txt changed, reloading$")
+    assert server.count(RELOADED) == 2
+    assert server.count(r"^uwsgi_reload: 30 files changed|part0\.py, part1\.py") == 1
+
+
+def test_file_replaced_by_rename_is_a_change(app, make_server):
+    server = make_server(ini())
+    server.wait_for_body("one")
+    write(app / "helper.py.new", 'MESSAGE = "two!"\n')
+    os.replace(app / "helper.py.new", app / "helper.py")
+    server.wait_for_body("two!")
+
+
+def test_mtime_moved_backwards_is_a_change(app, make_server):
+    server = make_server(ini())
+    server.wait_for_body("one")
+    helper = app / "helper.py"
+    before = helper.stat().st_mtime
+    write(helper, 'MESSAGE = "two"\n')  # same size as before
+    os.utime(helper, (before - 3600, before - 3600))
+    server.wait_for_body("two")
+
+
+def test_deleted_file_is_a_change(app, make_server):
+    write(app / "feature.flag", "on\n")
+    server = make_server(ini("uwsgi-reload-extra-files = feature.flag"))
+    server.wait_for_log(STARTED)
+    (app / "feature.flag").unlink()
+    server.wait_for_log(r"^uwsgi_reload: feature\.flag changed, reloading$")
+
+
+def test_reload_false_turns_the_watcher_off(app, make_server):
+    server = make_server(ini("uwsgi-reload = false"))
+    server.wait_for_body("one")
+    server.wait_for_log(r"^uwsgi_reload: off \(uwsgi-reload = false\)")
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    # Proving an absence takes a wait: six intervals with nothing watching.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        assert server.get() == (200, "one")
+        time.sleep(0.1)
+    assert server.count(r"^uwsgi_reload: (watching|.*changed)") == 0
+
+
+def test_without_master_one_line_says_how_to_fix_and_the_app_serves(app, make_server):
+    server = make_server(ini().replace("master = true", "master = false"))
+    server.wait_for_body("one")
+    server.wait_for_log(r"^uwsgi_reload: inactive: reloading needs the master process; add master = true")
+    assert server.count(r"^uwsgi_reload: ") == 1
+
+
+def test_bad_option_value_is_named_and_the_default_used(app, make_server):
+    server = make_server(ini().replace("uwsgi-reload-interval = 0.5", "uwsgi-reload-interval = soon"))
+    server.wait_for_body("one")
+    server.wait_for_log(r"^uwsgi_reload: uwsgi-reload-interval = 'soon' is not a number of seconds; using 3$")
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files every 3s")
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+
+
+def test_interval_set_on_the_command_line(app, make_server):
+    server = make_server(ini().replace("uwsgi-reload-interval = 0.5\n", ""), "--set-placeholder", "uwsgi-reload-interval=0.25")
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files every 0.25s")
+
+
+def test_edit_between_import_and_first_scan_is_not_lost(app, make_server):
+    # The app itself edits helper.py after importing it, before any scan could
+    # run: a poller whose baseline is its first scan would never see it.
+    write(app / "app.py", "import helper, pathlib\n"
+          "pathlib.Path(helper.__file__).write_text('MESSAGE = \"edited during load\"\\n') "
+          "if helper.MESSAGE == 'one' else None\n" + (app / "app.py").read_text())
+    server = make_server(ini())
+    server.wait_for_body("edited during load")
+
+
+def test_http_router_and_need_app_are_named_at_start(app, make_server):
+    server = make_server(ini("http = 127.0.0.1:%d" % free_port(), "need-app = true"))
+    server.wait_for_body("one")
+    server.wait_for_log(r"^uwsgi_reload: the http router \(http =\) .* use http-socket = instead")
+    server.wait_for_log(r"^uwsgi_reload: need-app is on: an app that fails to load stops the instance")
+    assert server.count(r"^uwsgi_reload: the http router") == 1
+
+
+def test_app_rewriting_a_watched_file_at_every_start_does_not_loop(app, make_server):
+    write(app / "app.py", "import pathlib, time\n"
+          "pathlib.Path('state.dat').write_text(str(time.time_ns()))\n" + (app / "app.py").read_text())
+    server = make_server(ini("uwsgi-reload-extra-files = %d*.dat"))
+    rewritten = r"^uwsgi_reload: state\.dat changed, but the app writes it itself"
+    server.wait_for_log(rewritten)
+    server.wait_for_body("one")
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+    server.wait_for_log(STARTED, count=2)
+    write(app / "helper.py", 'MESSAGE = "three"\n')
+    server.wait_for_body("three")
+    assert server.count(RELOADED) == 2
+    assert server.count(rewritten) == 1

@@ -1,0 +1,532 @@
+"""The pure scanner: which files are watched, and what counts as a change.
+
+Every mtime is set with os.utime to a fixed moment far from the real clock, and
+burst settling runs on an injected clock: no test sleeps or reads the time.
+"""
+
+import gc
+import importlib.util
+import os
+import time
+import types
+import weakref
+import zipfile
+import zipimport
+from pathlib import Path
+
+import pytest
+
+from uwsgi_reload import _scanner
+from uwsgi_reload._scanner import Watcher, read_signature
+
+#: A fixed mtime (seconds) well in the past, so no "edited after the watcher
+#: started" logic can see it as recent.
+T0 = 1_600_000_000
+
+
+def write(path, text, mtime=T0):
+    """Write *text* to *path* and give it the mtime *mtime* (seconds, may be fractional)."""
+    path = Path(path)
+    path.write_text(text)
+    ns = round(mtime * 1_000_000_000)
+    os.utime(path, ns=(ns, ns))
+    return str(path)
+
+
+def module_at(path):
+    module = types.ModuleType("fake")
+    module.__file__ = str(path)
+    return module
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Unreadable:
+    """A sys.modules entry whose attribute access fails (a broken lazy module)."""
+
+    @property
+    def __file__(self):
+        raise RuntimeError("lazy module failed to load")
+
+
+# -- what counts as a change -------------------------------------------------
+
+
+def test_edit_is_reported_once_then_not_again(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n")
+    watcher = Watcher(modules={"app": module_at(path)})
+
+    write(path, "x = 22\n", T0 + 5)
+
+    assert watcher.scan() == [path]
+    assert watcher.scan() == []
+
+
+def test_mtime_moved_backwards_is_a_change(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n", T0)
+    watcher = Watcher(modules={"app": module_at(path)})
+
+    os.utime(path, ns=((T0 - 3600) * 10**9,) * 2)
+
+    assert watcher.scan() == [path]
+
+
+def test_same_mtime_but_other_size_is_a_change(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n", T0)
+    watcher = Watcher(modules={"app": module_at(path)})
+
+    write(path, "x = 1000\n", T0)
+
+    assert watcher.scan() == [path]
+
+
+def test_file_replaced_by_rename_with_same_mtime_and_size_is_a_change(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n", T0)
+    watcher = Watcher(modules={"app": module_at(path)})
+    # Written beside it while the original still exists, so its inode differs.
+    replacement = write(tmp_path / "app.py.new", "x = 2\n", T0)
+    assert os.stat(replacement).st_size == os.stat(path).st_size
+
+    os.replace(replacement, path)
+
+    assert watcher.scan() == [path]
+
+
+def test_deleted_file_is_a_change_reported_once(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n")
+    watcher = Watcher(modules={"app": module_at(path)})
+
+    os.remove(path)
+
+    assert watcher.scan() == [path]
+    assert watcher.scan() == []
+
+
+def test_file_reappearing_after_deletion_is_a_change(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n")
+    watcher = Watcher(modules={"app": module_at(path)})
+    os.remove(path)
+    assert watcher.scan() == [path]
+
+    write(path, "x = 1\n")
+
+    assert watcher.scan() == [path]
+
+
+def test_unchanged_file_is_never_reported(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n")
+    watcher = Watcher(modules={"app": module_at(path)})
+
+    assert [watcher.scan() for _ in range(5)] == [[]] * 5
+    assert watcher.watched_files() == [path]
+
+
+def test_edit_within_one_second_on_a_whole_second_filesystem_is_a_change(tmp_path):
+    # A filesystem with 1 s mtime granularity (FAT, HFS+, some NFS) stores the
+    # same whole second for an edit made in the same second: the size tells.
+    path = write(tmp_path / "app.py", "x = 1\n", T0)
+    watcher = Watcher(modules={"app": module_at(path)})
+
+    write(path, "x = 12\n", T0)
+    assert watcher.scan() == [path]
+
+    write(path, "x = 13\n", T0 + 1)
+    assert watcher.scan() == [path]
+
+
+def test_file_vanishing_between_listing_and_stat_is_a_change(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n")
+    vanished = set()
+
+    def stat(candidate):
+        if candidate in vanished:
+            raise FileNotFoundError(2, "No such file or directory", candidate)
+        return os.stat(candidate)
+
+    watcher = Watcher(modules={"app": module_at(path)}, stat=stat)
+    vanished.add(path)
+
+    assert watcher.scan() == [path]
+    assert watcher.scan() == []
+
+
+def test_permission_error_on_stat_is_a_change_and_does_not_raise(tmp_path):
+    path = write(tmp_path / "app.py", "x = 1\n")
+    denied = set()
+
+    def stat(candidate):
+        if candidate in denied:
+            raise PermissionError(13, "Permission denied", candidate)
+        return os.stat(candidate)
+
+    watcher = Watcher(modules={"app": module_at(path)}, stat=stat)
+    denied.add(path)
+
+    assert watcher.scan() == [path]
+    assert watcher.scan() == []
+
+
+# -- extra files, globs and ignore patterns ------------------------------------
+
+
+def test_extra_file_missing_at_start_is_watched_and_its_creation_is_a_change(tmp_path):
+    path = str(tmp_path / "settings.ini")
+    watcher = Watcher(modules={}, extra=[path])
+    assert watcher.watched_files() == [path]
+    assert watcher.scan() == []
+
+    write(path, "[app]\n")
+
+    assert watcher.scan() == [path]
+    write(path, "[app]\ndebug = 1\n", T0 + 1)
+    assert watcher.scan() == [path]
+
+
+def test_glob_is_expanded_again_so_a_new_matching_file_is_a_change(tmp_path):
+    old = write(tmp_path / "a.html", "<p>")
+    watcher = Watcher(modules={}, extra=[str(tmp_path / "*.html")])
+    assert watcher.watched_files() == [old]
+
+    new = write(tmp_path / "b.html", "<p>")
+
+    assert watcher.scan() == [new]
+    assert watcher.scan() == []
+    assert watcher.watched_files() == [old, new]
+
+
+def test_recursive_glob_sees_a_file_in_a_new_subdirectory(tmp_path):
+    watcher = Watcher(modules={}, extra=[str(tmp_path / "templates" / "**" / "*.html")])
+    (tmp_path / "templates" / "admin").mkdir(parents=True)
+
+    new = write(tmp_path / "templates" / "admin" / "base.html", "<p>")
+
+    assert watcher.scan() == [new]
+
+
+def test_glob_matching_a_directory_ignores_the_directory(tmp_path):
+    (tmp_path / "t_dir").mkdir()
+    file = write(tmp_path / "t_file", "x")
+    watcher = Watcher(modules={}, extra=[str(tmp_path / "t_*")])
+
+    assert watcher.watched_files() == [file]
+    os.utime(tmp_path / "t_dir", ns=(T0 * 10**9,) * 2)
+    write(tmp_path / "t_dir" / "inside", "changes the directory's mtime")
+    assert watcher.scan() == []
+    assert watcher.why_not_watched(str(tmp_path / "t_dir")).startswith("ignored")
+
+
+def test_bare_name_ignore_pattern_matches_in_any_directory(tmp_path):
+    (tmp_path / "sub").mkdir()
+    log = write(tmp_path / "sub" / "app.log", "")
+    py = write(tmp_path / "sub" / "app.py", "")
+    watcher = Watcher(modules={}, extra=[str(tmp_path / "**" / "*")], ignore=["*.log"])
+
+    assert watcher.watched_files() == [py]
+    write(log, "a line\n", T0 + 1)
+    assert watcher.scan() == []
+    assert watcher.why_not_watched(log).startswith("ignored")
+
+
+def test_full_path_ignore_pattern_matches_only_under_that_path(tmp_path):
+    (tmp_path / "media").mkdir()
+    (tmp_path / "src").mkdir()
+    media = write(tmp_path / "media" / "upload.py", "")
+    source = write(tmp_path / "src" / "upload.py", "")
+    watcher = Watcher(
+        modules={"media": module_at(media), "source": module_at(source)},
+        ignore=[str(tmp_path / "media" / "*")],
+    )
+
+    assert watcher.watched_files() == [source]
+
+
+def test_ignore_called_later_drops_files_already_watched(tmp_path):
+    log = write(tmp_path / "out.log", "")
+    py = write(tmp_path / "app.py", "")
+    watcher = Watcher(modules={"app": module_at(py)}, extra=[log])
+    assert watcher.watched_files() == [py, log]
+
+    watcher.ignore("*.log")
+
+    assert watcher.watched_files() == [py]
+    write(log, "a line\n", T0 + 1)
+    assert watcher.scan() == []
+
+
+def test_glob_with_more_matches_than_the_limit_is_cut_off_and_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(_scanner, "GLOB_MATCH_LIMIT", 5)
+    for number in range(8):
+        write(tmp_path / ("f%d.txt" % number), "x")
+    pattern = str(tmp_path / "*.txt")
+
+    watcher = Watcher(modules={}, extra=[pattern])
+
+    assert watcher.glob_overflow == [pattern]
+    assert len(watcher.watched_files()) == 5
+    assert watcher.scan() == []
+    assert watcher.glob_overflow == [pattern]
+
+
+# -- which file a module maps to ---------------------------------------------------
+
+
+def test_pyc_in_pycache_maps_to_its_py(tmp_path):
+    source = write(tmp_path / "app.py", "x = 1\n")
+    cached = importlib.util.cache_from_source(source)
+    os.makedirs(os.path.dirname(cached))
+    write(cached, "bytecode")
+
+    watcher = Watcher(modules={"app": module_at(cached)})
+
+    assert watcher.watched_files() == [source]
+
+
+def test_legacy_pyc_beside_its_py_maps_to_the_py(tmp_path):
+    source = write(tmp_path / "app.py", "x = 1\n")
+    legacy = write(tmp_path / "app.pyc", "bytecode")
+
+    watcher = Watcher(modules={"app": module_at(legacy)})
+
+    assert watcher.watched_files() == [source]
+
+
+def test_sourceless_pyc_is_watched_itself(tmp_path):
+    bytecode = write(tmp_path / "app.pyc", "bytecode")
+    watcher = Watcher(modules={"app": module_at(bytecode)})
+
+    assert watcher.watched_files() == [bytecode]
+    write(bytecode, "new bytecode", T0 + 1)
+    assert watcher.scan() == [bytecode]
+
+
+def test_zip_import_watches_the_archive(tmp_path):
+    archive = tmp_path / "lib.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("zipped_mod.py", "VALUE = 1\n")
+    os.utime(archive, ns=(T0 * 10**9,) * 2)
+    spec = zipimport.zipimporter(str(archive)).find_spec("zipped_mod")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.VALUE == 1
+
+    watcher = Watcher(modules={"zipped_mod": module})
+    assert watcher.watched_files() == [str(archive)]
+
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("zipped_mod.py", "VALUE = 2222\n")
+    assert watcher.scan() == [str(archive)]
+
+
+@pytest.mark.parametrize(
+    "file_value",
+    [None, 42, b"", "", "/tmp/with\0nul.py", b"/tmp/with\0nul.py"],
+    ids=["None", "int", "empty-bytes", "empty-str", "str-with-NUL", "bytes-with-NUL"],
+)
+def test_module_with_unusable_file_is_skipped_without_error(tmp_path, file_value):
+    good = write(tmp_path / "good.py", "")
+    bad = types.SimpleNamespace(__file__=file_value)
+
+    watcher = Watcher(modules={"bad": bad, "good": module_at(good)})
+
+    assert watcher.watched_files() == [good]
+    assert watcher.scan() == []
+
+
+def test_module_without_file_attribute_is_skipped(tmp_path):
+    good = write(tmp_path / "good.py", "")
+    watcher = Watcher(modules={"builtin_like": types.ModuleType("builtin_like"), "good": module_at(good)})
+
+    assert watcher.watched_files() == [good]
+
+
+def test_module_with_bytes_file_is_watched(tmp_path):
+    path = write(tmp_path / "app.py", "")
+    watcher = Watcher(modules={"app": types.SimpleNamespace(__file__=os.fsencode(path))})
+
+    assert watcher.watched_files() == [path]
+    write(path, "x = 1\n", T0 + 1)
+    assert watcher.scan() == [path]
+
+
+def test_module_with_pathlib_file_is_watched(tmp_path):
+    path = write(tmp_path / "app.py", "")
+    watcher = Watcher(modules={"app": types.SimpleNamespace(__file__=Path(path))})
+
+    assert watcher.watched_files() == [path]
+
+
+def test_module_whose_file_attribute_raises_is_skipped(tmp_path):
+    good = write(tmp_path / "good.py", "")
+
+    watcher = Watcher(modules={"lazy": Unreadable(), "good": module_at(good)})
+
+    assert watcher.watched_files() == [good]
+    assert watcher.scan() == []
+
+
+def test_weakref_proxy_to_a_dead_object_is_skipped(tmp_path):
+    good = write(tmp_path / "good.py", "")
+    target = module_at(write(tmp_path / "gone.py", ""))
+    proxy = weakref.proxy(target)
+    del target
+    gc.collect()
+    with pytest.raises(ReferenceError):
+        proxy.__file__
+
+    watcher = Watcher(modules={"dead": proxy, "good": module_at(good)})
+
+    assert watcher.watched_files() == [good]
+    assert watcher.scan() == []
+
+
+def test_relative_file_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    absolute = write(os.path.join(os.getcwd(), "wsgi.py"), "")
+
+    watcher = Watcher(modules={"uwsgi_file_wsgi": types.SimpleNamespace(__file__="wsgi.py")})
+
+    assert watcher.watched_files() == [absolute]
+
+
+# -- modules appearing later and baselines -------------------------------------------
+
+
+def test_module_added_after_construction_is_picked_up(tmp_path):
+    modules = {}
+    watcher = Watcher(modules=modules)
+    path = write(tmp_path / "lazy_view.py", "x = 1\n")
+    assert watcher.watched_files() == []
+
+    modules["lazy_view"] = module_at(path)
+
+    assert watcher.watched_files() == [path]
+    write(path, "x = 22\n", T0 + 1)
+    assert watcher.scan() == [path]
+
+
+def test_edit_between_import_and_first_scan_is_not_lost(tmp_path):
+    modules = {}
+    watcher = Watcher(modules=modules)
+    path = write(tmp_path / "app.py", "x = 1\n")
+    # What the import hook does as the module is imported...
+    watcher.note_import(path, read_signature(path))
+    # ...then the file is edited before the module is even in sys.modules.
+    write(path, "x = 22\n", T0 + 1)
+    modules["app"] = module_at(path)
+
+    assert watcher.scan() == [path]
+    assert watcher.scan() == []
+
+
+def test_module_loaded_outside_the_import_system_and_edited_after_start_is_a_change(tmp_path):
+    # uWSGI's wsgi-file loader bypasses the import hook, so there is no import
+    # baseline: a file modified after the watcher started counts as changed.
+    modules = {}
+    watcher = Watcher(modules=modules)
+    path = write(tmp_path / "wsgi.py", "x = 1\n")
+    just_now = time.time_ns()
+    os.utime(path, ns=(just_now, just_now))
+    modules["uwsgi_file_wsgi"] = module_at(path)
+
+    assert watcher.scan() == [path]
+    assert watcher.scan() == []
+
+
+def test_error_file_is_watched_and_its_fix_is_a_change(tmp_path):
+    path = write(tmp_path / "broken.py", "def f(:\n")
+    watcher = Watcher(modules={})
+
+    watcher.watch_error_file(path)
+
+    assert watcher.watched_files() == [path]
+    write(path, "def f():\n    pass\n", T0 + 1)
+    assert watcher.scan() == [path]
+
+
+def test_forget_inherited_drops_existing_modules_but_watches_later_ones(tmp_path):
+    inherited = write(tmp_path / "inherited.py", "x = 1\n")
+    modules = {"inherited": module_at(inherited)}
+    watcher = Watcher(modules=modules)
+
+    watcher.forget_inherited()
+    later = write(tmp_path / "later.py", "y = 1\n")
+    modules["later"] = module_at(later)
+
+    assert watcher.watched_files() == [later]
+    write(inherited, "x = 22\n", T0 + 1)
+    write(later, "y = 22\n", T0 + 1)
+    assert watcher.scan() == [later]
+
+
+# -- burst settling ---------------------------------------------------------------------
+
+
+def test_burst_is_reported_once_after_it_settles(tmp_path):
+    paths = [write(tmp_path / ("m%d.py" % n), "x = 1\n") for n in range(3)]
+    clock = FakeClock()
+    watcher = Watcher(modules={str(n): module_at(p) for n, p in enumerate(paths)}, clock=clock)
+
+    for n, (moment, path) in enumerate(zip([0.0, 0.1, 0.2], paths)):
+        clock.now = moment
+        write(path, "x = 22\n", T0 + 1 + n)
+        assert watcher.check() == []
+        assert watcher.pending
+
+    clock.now = 0.49  # 0.29 s after the last change: not settled yet
+    assert watcher.check() == []
+    clock.now = 0.5  # 0.3 s after the last change
+    assert watcher.check() == sorted(paths)
+    assert not watcher.pending
+    clock.now = 10.0
+    assert watcher.check() == []
+
+
+def test_file_changing_at_every_check_is_reported_after_settle_limit(tmp_path):
+    path = write(tmp_path / "rewritten.py", "x = 1\n")
+    clock = FakeClock()
+    watcher = Watcher(modules={"rewritten": module_at(path)}, clock=clock, settle=0.3, settle_limit=1.0)
+
+    results = []
+    for step in range(5):  # checks at 0, 0.25, 0.5, 0.75 and 1.0 s
+        clock.now = step * 0.25
+        write(path, "x = %d\n" % step, T0 + 1 + step)
+        results.append(watcher.check())
+
+    assert results == [[], [], [], [], [path]]
+
+
+# -- what the host can ask --------------------------------------------------------------
+
+
+def test_watched_files_are_sorted_and_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    names = ["zeta", "alpha", "mid"]
+    for name in names:
+        write(tmp_path / (name + ".py"), "")
+    watcher = Watcher(modules={name: types.SimpleNamespace(__file__=name + ".py") for name in names})
+
+    watched = watcher.watched_files()
+
+    assert watched == sorted(os.path.join(os.getcwd(), name + ".py") for name in names)
+    assert all(os.path.isabs(path) for path in watched)
+
+
+def test_why_not_watched_gives_a_reason_for_each_case(tmp_path, monkeypatch):
+    watched = write(tmp_path / "app.py", "")
+    ignored = write(tmp_path / "app.log", "")
+    outside = write(tmp_path / "other.py", "")
+    watcher = Watcher(modules={"app": module_at(watched)}, extra=[ignored], ignore=["*.log"])
+
+    assert watcher.why_not_watched(watched) == ""
+    monkeypatch.chdir(tmp_path)
+    assert watcher.why_not_watched("app.py") == ""
+    assert watcher.why_not_watched(ignored).startswith("ignored:")
+    assert "*.log" in watcher.why_not_watched(ignored)
+    assert watcher.why_not_watched(str(tmp_path / "nowhere.py")).startswith("missing:")
+    assert watcher.why_not_watched(outside).startswith("outside:")
