@@ -1,0 +1,1 @@
+MESSAGE = "Hello from uwsgi_reload. Edit demo/greeting.py, save, and reload this page."
