@@ -251,12 +251,15 @@ def test_interval_set_on_the_command_line(app, make_server):
 
 
 def test_edit_between_import_and_first_scan_is_not_lost(app, make_server):
-    # The app itself edits helper.py after importing it, before any scan could
-    # run: a poller whose baseline is its first scan would never see it.
-    write(app / "app.py", "import helper, pathlib\n"
-          "pathlib.Path(helper.__file__).write_text('MESSAGE = \"edited during load\"\\n') "
-          "if helper.MESSAGE == 'one' else None\n" + (app / "app.py").read_text())
+    # Another process (as an editor would) changes helper.py after the app
+    # imported it and before any scan could run: a poller whose baseline is its
+    # first scan would serve the old code until the next edit.
+    write(app / "edit.sh", """echo 'MESSAGE = "edited during load"' > helper.py\n""")
+    write(app / "app.py", "import helper, subprocess\n"
+          "if helper.MESSAGE == 'one':\n"
+          "    subprocess.run(['sh', 'edit.sh'], check=True)\n" + (app / "app.py").read_text())
     server = make_server(ini())
+    server.wait_for_log(r"^uwsgi_reload: helper\.py changed, reloading$")
     server.wait_for_body("edited during load")
 
 

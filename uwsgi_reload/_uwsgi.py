@@ -263,5 +263,14 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     else:
         import uwsgidecorators  # needs a master, checked above
 
-        uwsgidecorators.postfork(lambda: reloader.start_in_worker(app_loaded=True))
+        def start_after_fork() -> None:
+            try:
+                reloader.start_in_worker(app_loaded=True)
+            except KeyboardInterrupt:
+                # A SIGINT (stop) that arrives before uWSGI has set up the new
+                # worker's own handlers surfaces here as an exception; swallowed,
+                # the master would wait for this worker forever. Stop as asked.
+                os._exit(0)
+
+        uwsgidecorators.postfork(start_after_fork)
     return reloader
