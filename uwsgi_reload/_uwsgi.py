@@ -79,7 +79,31 @@ def misconfigurations(opt: Dict[str, Any]) -> List[str]:
         )
     if _is_true(opt.get("lazy", False)):
         lines.append("lazy = true also reloads workers one by one; lazy-apps = true is enough")
+    public = _public_address(opt)
+    if public and opt.get("harakiri"):
+        # Our guess at production: reachable from other machines and guarding
+        # against stuck requests. A Vagrant box listens on 0.0.0.0 too, but
+        # rarely sets harakiri.
+        lines.append(
+            "active on a server listening on %s with harakiri: this looks like production; "
+            "set uwsgi-reload = false there" % printable(public)
+        )
     return lines
+
+
+def _public_address(opt: Dict[str, Any]) -> str:
+    """The first socket address not on loopback or a unix socket, or ''."""
+    for key in ("http-socket", "socket", "uwsgi-socket", "http", "https"):
+        value = opt.get(key)
+        for address in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(address, bytes):
+                address = address.decode("utf-8", "replace")
+            if not isinstance(address, str) or ":" not in address or address.startswith("/"):
+                continue
+            host = address.rsplit(":", 1)[0].split(",")[0]
+            if host not in ("127.0.0.1", "localhost", "[::1]", "::1") and not host.startswith("127."):
+                return address.split(",")[0]
+    return ""
 
 
 class _Instance:
@@ -232,6 +256,30 @@ def _app_loaded() -> bool:
     return bool(_this_worker().get("apps"))
 
 
+def server_log_files(opt: Dict[str, Any]) -> List[str]:
+    """Files uWSGI itself writes its log to: they change at every request."""
+    paths = []
+    for key in ("logto", "logto2", "daemonize", "daemonize2", "logger", "req-logger"):
+        value = opt.get(key)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, bytes):
+                item = item.decode("utf-8", "surrogateescape")
+            if not isinstance(item, str) or not item:
+                continue
+            if key.endswith("logger"):
+                # Only "file:/path" (or "name file:/path") loggers write a file.
+                if "file:" in item:
+                    paths.append(item.split("file:", 1)[1])
+            else:
+                paths.append(item)
+    for fd in (1, 2):  # a log redirected by the shell or a supervisor
+        try:
+            paths.append(os.readlink("/proc/self/fd/%d" % fd))
+        except OSError:
+            pass
+    return [path for path in paths if not path.startswith(("pipe:", "socket:", "/dev/"))]
+
+
 def activate(watcher: Watcher) -> Optional[Reloader]:
     """Start reloading this uWSGI instance; log why not when it cannot."""
     settings, problems = options()
@@ -239,6 +287,8 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     if first_in_instance:
         for problem in problems:
             log(problem)
+    for path in server_log_files(dict(uwsgi.opt)):
+        watcher.note_write(path)
     watcher.watch(*settings.extra)
     watcher.ignore(*settings.ignore)
     if not settings.enabled:
