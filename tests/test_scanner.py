@@ -530,3 +530,46 @@ def test_why_not_watched_gives_a_reason_for_each_case(tmp_path, monkeypatch):
     assert "*.log" in watcher.why_not_watched(ignored)
     assert watcher.why_not_watched(str(tmp_path / "nowhere.py")).startswith("missing:")
     assert watcher.why_not_watched(outside).startswith("outside:")
+
+
+# -- files users rarely edit (stdlib, site-packages) ------------------------
+
+
+def test_rarely_edited_files_are_each_visited_once_per_sweep_never_dropped(tmp_path, monkeypatch):
+    library = tmp_path / "site-packages"
+    library.mkdir()
+    monkeypatch.setattr(_scanner, "_rarely_edited_roots", lambda: (str(library) + os.sep,))
+    modules = {"app": module_at(write(tmp_path / "app.py", "A = 1\n"))}
+    for number in range(40):
+        modules["lib%d" % number] = module_at(write(library / ("lib%d.py" % number), "B = 1\n"))
+    visits = []
+
+    def counting_stat(path):
+        visits.append(path)
+        return os.stat(path)
+
+    watcher = Watcher(modules=modules, stat=counting_stat)
+    assert len(watcher.watched_files()) == 41
+    visits.clear()
+    watcher.scan()
+    # The app file every time, plus a tenth of the library.
+    assert len(visits) == 1 + 40 // _scanner.RARELY_EDITED_SWEEP
+    assert str(tmp_path / "app.py") in visits
+
+    edited = write(library / "lib39.py", "B = 22\n")
+    found = []
+    for _ in range(_scanner.RARELY_EDITED_SWEEP):
+        found += watcher.scan()
+    assert found == [edited]
+
+
+def test_app_files_extra_files_and_error_files_are_visited_every_scan(tmp_path, monkeypatch):
+    monkeypatch.setattr(_scanner, "_rarely_edited_roots", lambda: (str(tmp_path / "lib") + os.sep,))
+    app = write(tmp_path / "app.py", "A = 1\n")
+    extra = write(tmp_path / "settings.cfg", "a\n")
+    broken = write(tmp_path / "broken.py", "x = (\n")
+    watcher = Watcher(modules={"app": module_at(app)}, extra=[extra])
+    watcher.watch_error_file(broken)
+    for path in (app, extra, broken):
+        write(path, Path(path).read_text() + "#\n", mtime=T0 + 5)
+    assert sorted(watcher.scan()) == sorted([app, extra, broken])
