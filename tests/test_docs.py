@@ -105,3 +105,13 @@ def test_the_bad_value_line_is_the_one_logged():
 
 def test_the_set_placeholder_example_is_the_one_tested():
     assert "--set-placeholder uwsgi-reload-interval=1" in README
+
+
+def test_the_flask_snippet_is_the_line_the_flask_example_runs():
+    (snippet,) = re.findall(r"^    \.\. code-block:: ini\n\n        (.*)\n", README, re.MULTILINE)
+    assert snippet in (ROOT / "examples" / "flask" / "uwsgi.ini").read_text().splitlines()
+
+
+def test_the_examples_named_in_the_readme_exist():
+    for name in re.findall(r"``examples/(\w+)``", README):
+        assert (ROOT / "examples" / name / "uwsgi.ini").is_file(), name

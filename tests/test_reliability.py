@@ -12,7 +12,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import Server, free_port, session_pids, wait_until, write
+from conftest import Server, session_pids, wait_until, write
 from test_reload import RELOADED, STARTED, ini
 
 pytestmark = pytest.mark.uwsgi
@@ -147,6 +147,7 @@ def test_hostile_option_values_are_named_and_the_server_serves(app, make_server)
     server.wait_for_log(r"^uwsgi_reload: uwsgi-reload-interval = '-4' is below the minimum of 0.1 seconds; using 0.1$")
     server.wait_for_log(r"^uwsgi_reload: uwsgi-reload = 'perhaps' is not true or false; using true$")
     server.wait_for_log(r"^uwsgi_reload: .*huge/\*\* matches more than 10000 files; only the first 10000 are watched$")
+    server.wait_for_log(r"^uwsgi_reload: 100\d\d files are many: a scan took \d+\.\d ms; uwsgi-reload-ignore can")
     write(app / "helper.py", 'MESSAGE = "two!"\n')
     server.wait_for_body("two!")
 
@@ -249,10 +250,10 @@ def test_reload_under_load_loses_no_request(app, make_server, capsys):
 @pytest.mark.slow
 def test_reload_through_the_http_router_is_reported(app, make_server, capsys):
     write(app / "helper.py", 'MESSAGE = "edit 0"\n')
-    router = free_port()
-    server = make_server(ini("http = 127.0.0.1:%d" % router, processes=4))
+    # What a router user runs: only `http =`, the router in front of the workers.
+    server = make_server(ini(processes=4).replace("http-socket =", "http ="))
     server.wait_for_log(r"^uwsgi_reload: the http router \(http =\) is a separate process that drops")
-    load = twenty_edits_under_load(app, server, router)
+    load = twenty_edits_under_load(app, server, server.port)
     with capsys.disabled():
         print("\n[figures] http router, 4 workers, 6 clients, 20 edits: %d requests, %d failed (%s), "
               "worst response %.2f s" % (load.sent, len(load.failures), ", ".join(sorted(set(load.failures)))[:200], load.worst))
@@ -313,3 +314,13 @@ def test_two_hundred_reloads_leave_nothing_behind(tmp_path, make_server, capsys)
             assert last[key] == fifth[key], (mode, key, fifth, last)
         assert last["master rss kB"] <= fifth["master rss kB"] * 1.1, (mode, fifth, last)
         assert server.count(RELOADED) == 200
+
+
+def test_strict_mode_gets_a_line_and_options_work_as_placeholders(app, make_server):
+    server = make_server(
+        ini(import_in_ini=True).replace("uwsgi-reload-interval = 0.5\n", "")
+        + "strict = true\nset-placeholder = uwsgi-reload-interval=0.5\n"
+    )
+    server.wait_for_body("one")
+    server.wait_for_log(r"^uwsgi_reload: strict = true: uWSGI refuses plain uwsgi-reload-\* keys")
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files every 0.5s")

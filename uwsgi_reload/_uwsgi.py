@@ -27,10 +27,13 @@ from typing import Any, Dict, List, Optional
 
 import uwsgi
 
+from ._diagnostics import misconfigurations, server_log_files, shared_folder
 from ._options import Options, printable, read_options
 from ._scanner import Watcher
 
 PREFIX = "uwsgi_reload: "
+#: Above this many watched files the start line also gives the cost of a scan.
+MANY_FILES = 10_000
 
 
 def log(message: str) -> None:
@@ -56,54 +59,6 @@ def options() -> "tuple[Options, List[str]]":
     opt = uwsgi.opt
     candidates = [os.environ["PWD"]] if os.environ.get("PWD") else []
     return read_options(opt, candidates)
-
-
-def _is_true(value: Any) -> bool:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
-
-
-def misconfigurations(opt: Dict[str, Any]) -> List[str]:
-    """One line for each setting that makes development reloads worse."""
-    lines = []
-    if any(key in opt for key in ("http", "https")):
-        lines.append(
-            "the http router (http =) is a separate process that drops in-flight and new "
-            "requests during a reload; use http-socket = instead for development"
-        )
-    if _is_true(opt.get("need-app", False)):
-        lines.append(
-            "need-app is on: an app that fails to load stops the instance, so fixing the "
-            "file cannot bring it back; set need-app = false for development"
-        )
-    if _is_true(opt.get("lazy", False)):
-        lines.append("lazy = true also reloads workers one by one; lazy-apps = true is enough")
-    public = _public_address(opt)
-    if public and opt.get("harakiri"):
-        # Our guess at production: reachable from other machines and guarding
-        # against stuck requests. A Vagrant box listens on 0.0.0.0 too, but
-        # rarely sets harakiri.
-        lines.append(
-            "active on a server listening on %s with harakiri: this looks like production; "
-            "set uwsgi-reload = false there" % printable(public)
-        )
-    return lines
-
-
-def _public_address(opt: Dict[str, Any]) -> str:
-    """The first socket address not on loopback or a unix socket, or ''."""
-    for key in ("http-socket", "socket", "uwsgi-socket", "http", "https"):
-        value = opt.get(key)
-        for address in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(address, bytes):
-                address = address.decode("utf-8", "replace")
-            if not isinstance(address, str) or ":" not in address or address.startswith("/"):
-                continue
-            host = address.rsplit(":", 1)[0].split(",")[0]
-            if host not in ("127.0.0.1", "localhost", "[::1]", "::1") and not host.startswith("127."):
-                return address.split(",")[0]
-    return ""
 
 
 class _Instance:
@@ -166,6 +121,7 @@ class Reloader:
         self.instance = instance
         self.thread: Optional[threading.Thread] = None
         self._announced = False
+        self._scan_seconds = 0.0
 
     def start_in_worker(self, app_loaded: bool) -> None:
         worker = uwsgi.worker_id()
@@ -185,7 +141,9 @@ class Reloader:
         while True:
             try:
                 ready = ready or _app_loaded() or hasattr(sys, "last_value")
+                started = time.perf_counter()
                 changed = self.watcher.check()
+                self._scan_seconds = time.perf_counter() - started
                 if self.watcher.rewritten_by_app:
                     self._report_rewritten()
                 if ready and not self._announced:
@@ -208,10 +166,26 @@ class Reloader:
             return
         state["announced"] = uwsgi.started_on
         self.instance.save_state(state)
+        watched = self.watcher.watched_files()
         log(
             "watching %d files every %gs (worker 1 scans the instance; other workers "
-            "scan only the modules they import)" % (len(self.watcher.watched_files()), self.interval)
+            "scan only the modules they import)" % (len(watched), self.interval)
         )
+        if len(watched) > MANY_FILES:
+            log(
+                "%d files are many: a scan took %.1f ms; uwsgi-reload-ignore can leave out "
+                "trees nobody edits" % (len(watched), self._scan_seconds * 1000)
+            )
+        try:
+            with open("/proc/mounts") as mounts:
+                kind = shared_folder(os.getcwd(), mounts.read())
+        except OSError:
+            kind = ""
+        if kind:
+            log(
+                "the app is on a %s shared folder: inotify-based reloaders miss edits made on "
+                "the host there; uwsgi_reload polls, so it sees them" % kind
+            )
         for pattern in self.watcher.glob_overflow:
             log("%s matches more than 10000 files; only the first 10000 are watched" % printable(pattern))
 
@@ -254,30 +228,6 @@ def _respawned() -> bool:
 def _app_loaded() -> bool:
     """In lazy-apps mode, True once this worker has loaded its app."""
     return bool(_this_worker().get("apps"))
-
-
-def server_log_files(opt: Dict[str, Any]) -> List[str]:
-    """Files uWSGI itself writes its log to: they change at every request."""
-    paths = []
-    for key in ("logto", "logto2", "daemonize", "daemonize2", "logger", "req-logger"):
-        value = opt.get(key)
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(item, bytes):
-                item = item.decode("utf-8", "surrogateescape")
-            if not isinstance(item, str) or not item:
-                continue
-            if key.endswith("logger"):
-                # Only "file:/path" (or "name file:/path") loggers write a file.
-                if "file:" in item:
-                    paths.append(item.split("file:", 1)[1])
-            else:
-                paths.append(item)
-    for fd in (1, 2):  # a log redirected by the shell or a supervisor
-        try:
-            paths.append(os.readlink("/proc/self/fd/%d" % fd))
-        except OSError:
-            pass
-    return [path for path in paths if not path.startswith(("pipe:", "socket:", "/dev/"))]
 
 
 def activate(watcher: Watcher) -> Optional[Reloader]:
