@@ -53,6 +53,27 @@ def session_pids(session: int) -> List[int]:
     return pids
 
 
+def stop_session(session: int, grace: float = 5.0) -> None:
+    """SIGINT each live process of a session (it stops uWSGI 2.0), then SIGKILL what is left.
+
+    A uWSGI worker forked a moment before a SIGINT may still run the master's
+    handler and ignore it, so every process is signalled by PID, not only the
+    master.
+    """
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        leftovers = session_pids(session)
+        if not leftovers:
+            return
+        for pid in leftovers:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while session_pids(session) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
 def wait_until(condition: Callable[[], object], timeout: float, what: str, describe: Callable[[], str] = str) -> object:
     deadline = time.monotonic() + timeout
     while True:
@@ -148,20 +169,7 @@ class Server:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 pass
-        # A worker forked a moment before the SIGINT may still run the master's
-        # handler and ignore it: stop each leftover by PID, then kill.
-        for sig in (signal.SIGINT, signal.SIGKILL):
-            leftovers = session_pids(session)
-            if not leftovers:
-                break
-            for pid in leftovers:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + 5
-            while session_pids(session) and time.monotonic() < deadline:
-                time.sleep(0.1)
+        stop_session(session)
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)

@@ -13,7 +13,7 @@ from typing import Dict, List
 import pytest
 
 from conftest import Server, session_pids, wait_until, write
-from test_reload import RELOADED, STARTED, ini
+from test_reload import RELOADED, STARTED, ini, two_edits_two_reloads
 
 pytestmark = pytest.mark.uwsgi
 
@@ -115,13 +115,7 @@ def test_app_rewriting_its_own_files_never_loops(app, make_server, case):
     write(app / "app.py", before + "import helper\n" + after + (app / "app.py").read_text().replace("import helper\n", ""))
     server = make_server(ini(option))
     server.wait_for_body("one")
-    server.wait_for_log(STARTED)
-    write(app / "helper.py", 'MESSAGE = "two!"\n')
-    server.wait_for_body("two!")
-    server.wait_for_log(STARTED, count=2)
-    write(app / "helper.py", 'MESSAGE = "three"\n')
-    server.wait_for_body("three")
-    assert server.count(RELOADED) == 2
+    two_edits_two_reloads(app, server)
     assert server.count(r"^uwsgi_reload: .*changed, reloading$") == server.count(r"^uwsgi_reload: helper\.py changed")
 
 
@@ -293,6 +287,9 @@ def test_two_hundred_reloads_leave_nothing_behind(tmp_path, make_server, capsys)
         write(folder / "app.py", STATUS_APP)
         write(folder / "helper.py", 'MESSAGE = "0"\n')
         servers[mode] = (folder, make_server(ini(*options, processes=2).replace("0.5", "0.1"), folder=folder))
+    for _, server in servers.values():
+        server.wait_for_body("0")
+        server.wait_for_log(STARTED)
     after: Dict[str, Dict[int, Dict[str, int]]] = {mode: {} for mode in servers}
     for number in range(1, 201):
         # Both instances reload side by side; each wait is for its own edit.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -32,6 +31,21 @@ def ini(*lines: str, processes: int = 2, import_in_ini: bool = True) -> str:
     return text + "".join(line + "\n" for line in lines)
 
 
+def two_edits_two_reloads(app, server) -> None:
+    """Edit helper.py twice; each edit is served and reloads exactly once.
+
+    The second edit is made only after the instance of the first has started,
+    so a duplicate watcher or a reload loop would have shown in the count.
+    """
+    server.wait_for_log(STARTED)
+    started = server.count(STARTED)
+    for number, body in enumerate(("two!", "three"), start=1):
+        write(app / "helper.py", 'MESSAGE = "%s"\n' % body)
+        server.wait_for_body(body)
+        server.wait_for_log(STARTED, count=started + number)
+    assert server.count(RELOADED) == 2
+
+
 def test_edit_is_served_and_logged_with_the_file_name(app, make_server):
     server = make_server(ini())
     server.wait_for_body("one")
@@ -54,15 +68,7 @@ def test_ini_import_and_code_import_make_one_watcher(app, make_server):
     write(app / "app.py", "import uwsgi_reload\n" + (app / "app.py").read_text())
     server = make_server(ini())
     server.wait_for_body("one")
-    write(app / "helper.py", 'MESSAGE = "two!"\n')
-    server.wait_for_body("two!")
-    server.wait_for_log(STARTED, count=2)
-    # A duplicate watcher would have logged or reloaded twice by the time a
-    # second, later edit has gone all the way through.
-    write(app / "helper.py", 'MESSAGE = "three"\n')
-    server.wait_for_body("three")
-    server.wait_for_log(STARTED, count=3)
-    assert server.count(RELOADED) == 2
+    two_edits_two_reloads(app, server)
     assert server.count(STARTED) == 3
 
 
@@ -278,10 +284,5 @@ def test_app_rewriting_a_watched_file_at_every_start_does_not_loop(app, make_ser
     rewritten = r"^uwsgi_reload: state\.dat changed, but the app writes it itself"
     server.wait_for_log(rewritten)
     server.wait_for_body("one")
-    write(app / "helper.py", 'MESSAGE = "two!"\n')
-    server.wait_for_body("two!")
-    server.wait_for_log(STARTED, count=2)
-    write(app / "helper.py", 'MESSAGE = "three"\n')
-    server.wait_for_body("three")
-    assert server.count(RELOADED) == 2
+    two_edits_two_reloads(app, server)
     assert server.count(rewritten) == 1

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import session_pids
+from conftest import stop_session
 
 CHECK = Path(__file__).resolve().parent.parent / "vagrant" / "check.sh"
-
-
-def stop_session(session: int) -> None:
-    """SIGINT (stops uWSGI 2.0) every process of the session, then SIGKILL what is left."""
-    for sig in (signal.SIGINT, signal.SIGKILL):
-        for pid in session_pids(session):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 10
-        while session_pids(session) and time.monotonic() < deadline:
-            time.sleep(0.1)
 
 
 @pytest.mark.uwsgi
