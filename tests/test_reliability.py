@@ -279,6 +279,7 @@ def snapshot(server: Server) -> Dict[str, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 200 reloads of two instances side by side: about 5.5 minutes
 def test_two_hundred_reloads_leave_nothing_behind(tmp_path, make_server, capsys):
     servers = {}
     for mode, options in {"default": [], "lazy-apps": ["lazy-apps = true", "max-requests = 5", "min-worker-lifetime = 1"]}.items():
