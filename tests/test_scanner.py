@@ -470,7 +470,7 @@ def test_forget_inherited_drops_existing_modules_but_watches_later_ones(tmp_path
 def test_burst_is_reported_once_after_it_settles(tmp_path):
     paths = [write(tmp_path / ("m%d.py" % n), "x = 1\n") for n in range(3)]
     clock = FakeClock()
-    watcher = Watcher(modules={str(n): module_at(p) for n, p in enumerate(paths)}, clock=clock)
+    watcher = Watcher(modules={str(n): module_at(p) for n, p in enumerate(paths)}, clock=clock, settle=0.3)
 
     for n, (moment, path) in enumerate(zip([0.0, 0.1, 0.2], paths)):
         clock.now = moment
@@ -485,6 +485,18 @@ def test_burst_is_reported_once_after_it_settles(tmp_path):
     assert not watcher.pending
     clock.now = 10.0
     assert watcher.check() == []
+
+
+def test_default_settle_reports_a_single_save_a_tenth_of_a_second_later(tmp_path):
+    path = write(tmp_path / "views.py", "x = 1\n")
+    clock = FakeClock()
+    watcher = Watcher(modules={"views": module_at(path)}, clock=clock)
+    write(path, "x = 22\n", T0 + 1)
+    assert watcher.check() == []
+    clock.now = 0.09
+    assert watcher.check() == []
+    clock.now = 0.1
+    assert watcher.check() == [path]
 
 
 def test_file_changing_at_every_check_is_reported_after_settle_limit(tmp_path):

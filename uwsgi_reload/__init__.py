@@ -26,7 +26,7 @@ record_writes(_watcher)
 
 
 def code_changed() -> bool:
-    """One scan; True once per burst of changes, when it has been quiet for 0.3 s.
+    """One scan; True once per burst of changes, when it has been quiet for 0.1 s.
 
     The old ``django.utils.autoreload.code_changed()`` contract, with every
     module's source, extra files and files whose import failed.
