@@ -575,6 +575,32 @@ def test_rarely_edited_files_are_each_visited_once_per_sweep_never_dropped(tmp_p
     assert found == [edited]
 
 
+@pytest.mark.parametrize("count", [43, 603])  # not multiples of the sweep: slices must wrap
+def test_every_rarely_edited_file_is_visited_within_one_sweep_whatever_the_count(tmp_path, monkeypatch, count):
+    library = tmp_path / "site-packages"
+    library.mkdir()
+    monkeypatch.setattr(_scanner, "_rarely_edited_roots", lambda: (str(library) + os.sep,))
+    modules = {"lib%d" % n: module_at(write(library / ("lib%d.py" % n), "B = 1\n")) for n in range(count)}
+    visits = []
+
+    def counting_stat(path):
+        visits.append(path)
+        return os.stat(path)
+
+    watcher = Watcher(modules=modules, stat=counting_stat)
+    last_seen = {}
+    scans = 5 * _scanner.RARELY_EDITED_SWEEP
+    for scan in range(scans):
+        visits.clear()
+        watcher.scan()
+        for path in visits:
+            if path in last_seen:
+                assert scan - last_seen[path] <= _scanner.RARELY_EDITED_SWEEP, path
+            last_seen[path] = scan
+    assert len(last_seen) == count
+    assert all(scans - 1 - scan < _scanner.RARELY_EDITED_SWEEP for scan in last_seen.values())
+
+
 def test_app_files_extra_files_and_error_files_are_visited_every_scan(tmp_path, monkeypatch):
     monkeypatch.setattr(_scanner, "_rarely_edited_roots", lambda: (str(tmp_path / "lib") + os.sep,))
     app = write(tmp_path / "app.py", "A = 1\n")

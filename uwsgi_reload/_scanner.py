@@ -378,8 +378,10 @@ class Watcher:
                         often[match] = None
         changed = self._changed(often.items())
         if self._rarely_order:
+            # Slices of ceil(n / sweep), restarting at 0 after the one that
+            # reaches the end: every file is visited once per sweep scans.
             size = -(-len(self._rarely_order) // RARELY_EDITED_SWEEP)
-            start = self._sweep_start % len(self._rarely_order)
+            start = self._sweep_start if self._sweep_start < len(self._rarely_order) else 0
             self._sweep_start = start + size
             rarely = self._rarely
             sweep = self._rarely_order[start : start + size]
