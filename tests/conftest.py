@@ -6,8 +6,6 @@ import http.client
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +14,8 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
+
+from processes import free_port, stop_server
 
 #: Generous on purpose: a reload of a cold app on a loaded 2-core CI machine
 #: can take several seconds. Timing is measured in benchmarks/, not here.
@@ -28,50 +28,6 @@ def uwsgi_binary() -> str:
     if not found:
         pytest.fail("uWSGI is not installed: pip install '.[uwsgi,test]'")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def session_pids(session: int) -> List[int]:
-    """Every live process of a session (uWSGI's master started it)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # fields[0] is the state, fields[3] the session id; Z = zombie.
-        if int(fields[3]) == session and fields[0] != "Z":
-            pids.append(int(entry))
-    return pids
-
-
-def stop_session(session: int, grace: float = 5.0) -> None:
-    """SIGINT each live process of a session (it stops uWSGI 2.0), then SIGKILL what is left.
-
-    A uWSGI worker forked a moment before a SIGINT may still run the master's
-    handler and ignore it, so every process is signalled by PID, not only the
-    master.
-    """
-    for sig in (signal.SIGINT, signal.SIGKILL):
-        leftovers = session_pids(session)
-        if not leftovers:
-            return
-        for pid in leftovers:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while session_pids(session) and time.monotonic() < deadline:
-            time.sleep(0.1)
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, describe: Callable[[], str] = str) -> object:
@@ -159,20 +115,8 @@ class Server:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        """SIGINT stops a uWSGI 2.0 master (SIGTERM would reload it)."""
-        if self.process is None:
-            return
-        session = self.process.pid
-        if self.process.poll() is None:
-            os.kill(session, signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        stop_session(session)
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_server(self.process)
 
 
 @pytest.hookimpl(hookwrapper=True)

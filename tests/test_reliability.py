@@ -12,7 +12,8 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import Server, session_pids, wait_until, write
+from conftest import Server, wait_until, write
+from processes import session_pids
 from test_reload import RELOADED, STARTED, ini, two_edits_two_reloads
 
 pytestmark = pytest.mark.uwsgi

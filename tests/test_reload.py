@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from conftest import free_port, write
+from conftest import write
+from processes import free_port
 
 pytestmark = pytest.mark.uwsgi
 

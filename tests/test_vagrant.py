@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import stop_session
+from processes import stop_session
 
 CHECK = Path(__file__).resolve().parent.parent / "vagrant" / "check.sh"
 
