@@ -287,3 +287,19 @@ def test_app_rewriting_a_watched_file_at_every_start_does_not_loop(app, make_ser
     server.wait_for_body("one")
     two_edits_two_reloads(app, server)
     assert server.count(rewritten) == 1
+
+
+HOOKS_APP = '''
+from importlib.machinery import SourceFileLoader
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(hasattr(SourceFileLoader.path_stats, "_uwsgi_reload_watcher")).encode()]
+'''
+
+
+@pytest.mark.parametrize("enabled", ["true", "false"])
+def test_reload_false_installs_no_hook_into_the_server(tmp_path, make_server, enabled):
+    write(tmp_path / "app.py", HOOKS_APP)
+    server = make_server(ini("uwsgi-reload = %s" % enabled))
+    server.wait_for_body("True" if enabled == "true" else "False")

@@ -11,7 +11,7 @@ import sys
 import warnings
 from typing import List, Optional
 
-from ._hooks import record_failed_imports, record_imports, record_writes
+from . import _hooks
 from ._scanner import Watcher
 
 __all__ = ["code_changed", "watch", "watched_files", "__version__"]
@@ -20,9 +20,6 @@ __version__ = "1.0.0"
 # One watcher per process: every import of this module, from the ini and from
 # app code alike, shares it (the module body runs once).
 _watcher = Watcher()
-record_imports(_watcher)
-record_failed_imports(_watcher)
-record_writes(_watcher)
 
 
 def code_changed() -> bool:
@@ -57,6 +54,7 @@ def _activate() -> Optional[object]:
                 RuntimeWarning,
                 stacklevel=3,
             )
+        _hooks.install(_watcher)
         return None
     from ._uwsgi import activate
 

@@ -15,6 +15,14 @@ from typing import Any, Callable, Iterator, Optional, Tuple, Type
 from ._scanner import Watcher, read_signature
 
 
+def install(watcher: Watcher) -> None:
+    """All three hooks, once reloading is really wanted: the audit hook can
+    never be removed, so a server with uwsgi-reload = false gets none."""
+    record_imports(watcher)
+    record_failed_imports(watcher)
+    record_writes(watcher)
+
+
 def record_imports(watcher: Watcher) -> None:
     """Give every source file imported from now on its import-time baseline.
 

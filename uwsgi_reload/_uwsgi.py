@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional
 import uwsgi
 
 from ._diagnostics import misconfigurations, server_log_files, shared_folder
+from ._hooks import install as install_hooks
 from ._options import Options, printable, read_options
 from ._scanner import Watcher
 
@@ -254,6 +255,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     if first_in_instance:
         for line in misconfigurations(dict(uwsgi.opt)):
             log(line)
+    install_hooks(watcher)
     instance = _Instance()
     reloader = Reloader(watcher, settings.interval, instance)
     if uwsgi.worker_id() > 0:
