@@ -140,33 +140,22 @@ def test_edit_within_one_second_on_a_whole_second_filesystem_is_a_change(tmp_pat
     assert watcher.scan() == [path]
 
 
-def test_file_vanishing_between_listing_and_stat_is_a_change(tmp_path):
+@pytest.mark.parametrize(
+    "error",
+    [FileNotFoundError(2, "No such file or directory"), PermissionError(13, "Permission denied")],
+    ids=["vanished-between-listing-and-stat", "permission-denied"],
+)
+def test_stat_failing_for_a_watched_file_is_a_change_and_does_not_raise(tmp_path, error):
     path = write(tmp_path / "app.py", "x = 1\n")
-    vanished = set()
+    failing = set()
 
     def stat(candidate):
-        if candidate in vanished:
-            raise FileNotFoundError(2, "No such file or directory", candidate)
+        if candidate in failing:
+            raise error
         return os.stat(candidate)
 
     watcher = Watcher(modules={"app": module_at(path)}, stat=stat)
-    vanished.add(path)
-
-    assert watcher.scan() == [path]
-    assert watcher.scan() == []
-
-
-def test_permission_error_on_stat_is_a_change_and_does_not_raise(tmp_path):
-    path = write(tmp_path / "app.py", "x = 1\n")
-    denied = set()
-
-    def stat(candidate):
-        if candidate in denied:
-            raise PermissionError(13, "Permission denied", candidate)
-        return os.stat(candidate)
-
-    watcher = Watcher(modules={"app": module_at(path)}, stat=stat)
-    denied.add(path)
+    failing.add(path)
 
     assert watcher.scan() == [path]
     assert watcher.scan() == []
