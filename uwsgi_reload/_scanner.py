@@ -264,11 +264,6 @@ class Watcher:
             for path in [path for path in self._watched() if self._ignored(path)]:
                 self._forget(path)
 
-    def ignore_file(self, path: str) -> None:
-        """Stop watching *path* for the rest of this process."""
-        with self._lock:
-            self._forget(path)
-
     def watched_files(self) -> List[str]:
         with self._lock:
             self._refresh()
