@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
@@ -303,3 +304,35 @@ def test_reload_false_installs_no_hook_into_the_server(tmp_path, make_server, en
     write(tmp_path / "app.py", HOOKS_APP)
     server = make_server(ini("uwsgi-reload = %s" % enabled))
     server.wait_for_body("True" if enabled == "true" else "False")
+
+
+CHILD_SIGNAL_APP = '''
+import signal, subprocess
+
+MARK = "%s"
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    default = signal.getsignal(signal.SIGCHLD) is signal.SIG_DFL
+    return [("%%s %%s %%d" %% (MARK, default, subprocess.run(["true"]).returncode)).encode()]
+'''
+
+
+def catches_sigchld(pid: int) -> bool:
+    with open("/proc/%d/status" % pid) as status:
+        caught = next(line.split()[1] for line in status if line.startswith("SigCgt:"))
+    return bool(int(caught, 16) >> (signal.SIGCHLD - 1) & 1)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_master_wakes_on_each_worker_exit_and_workers_keep_the_default(tmp_path, make_server, enabled):
+    """A SIGCHLD handler in the master (and only there) is what makes a reload
+    take about 0.1 s instead of uWSGI's 1.1 s; benchmarks/ measures it."""
+    write(tmp_path / "app.py", CHILD_SIGNAL_APP % "a")
+    server = make_server(ini("uwsgi-reload = %s" % str(enabled).lower()))
+    server.wait_for_body("a True 0")
+    assert catches_sigchld(server.pid) is enabled
+    if enabled:
+        write(tmp_path / "app.py", CHILD_SIGNAL_APP % "b")
+        server.wait_for_body("b True 0")  # the re-executed master imported us again
+        assert catches_sigchld(server.pid)
