@@ -122,10 +122,11 @@ class _Instance:
 class Reloader:
     """The scanning thread of one worker."""
 
-    def __init__(self, watcher: Watcher, interval: float, instance: _Instance) -> None:
+    def __init__(self, watcher: Watcher, interval: float, instance: _Instance, generation: str) -> None:
         self.watcher = watcher
         self.interval = interval
         self.instance = instance
+        self.generation = generation
         self.thread: Optional[threading.Thread] = None
         self._announced = False
         self._scan_seconds = 0.0
@@ -165,13 +166,13 @@ class Reloader:
 
     def _announce(self) -> None:
         # Once per start of the instance: a worker 1 respawned by max-requests
-        # finds its generation (uwsgi.started_on) already announced.
+        # finds its generation already announced.
         if uwsgi.worker_id() != 1:
             return
         state = self.instance.load_state()
-        if state.get("announced") == uwsgi.started_on:
+        if state.get("announced") == self.generation:
             return
-        state["announced"] = uwsgi.started_on
+        state["announced"] = self.generation
         self.instance.save_state(state)
         watched = self.watcher.watched_files()
         log(
@@ -286,7 +287,14 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             log(line)
     install_hooks(watcher)
     instance = _Instance()
-    reloader = Reloader(watcher, settings.interval, instance)
+    # Tells one start of the instance from the next. uwsgi.started_on counts
+    # whole seconds, and a reload takes less; so the master adds the time of
+    # its import, which its workers inherit and its next exec replaces. Under
+    # lazy-apps only workers import us, and reloads take over a second.
+    generation = "%d" % uwsgi.started_on
+    if uwsgi.worker_id() == 0:
+        generation += ".%d" % time.time_ns()
+    reloader = Reloader(watcher, settings.interval, instance, generation)
     if uwsgi.worker_id() > 0:
         # lazy-apps (or an import from app code in a worker): the app is
         # still loading in this very process.
