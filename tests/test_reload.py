@@ -107,6 +107,9 @@ def test_lazy_apps_with_respawns_still_reload_once_per_edit(app, make_server):
             assert server.get()[0] == 200
         write(app / "helper.py", 'MESSAGE = "%s"\n' % body)
         server.wait_for_log(RELOADED, count=edit)
+        # A worker respawned after the edit loads the new code itself, so the
+        # body alone does not show that the reload has happened.
+        server.wait_for_log(r"^binary reloading uWSGI", count=edit)
         server.wait_for_body(body)
     for _ in range(150):
         assert server.get()[0] == 200
