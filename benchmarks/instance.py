@@ -72,6 +72,37 @@ def reload_on_change(signum):
         uwsgi.reload()
 """
 
+FLOOR_THREAD = """\
+# The idle floor of a Python poller that sees every app file's change within one
+# interval: worker 1 stats each app file (outside the stdlib and site-packages)
+# once per tick, in import order like uwsgi_reload; nothing compared, nothing else.
+import os
+import sys
+import threading
+import time
+
+import uwsgi
+from uwsgidecorators import postfork
+
+from uwsgi_reload._scanner import _rarely_edited_roots, module_source
+
+
+def stat_forever():
+    library = _rarely_edited_roots()
+    found = dict.fromkeys(module_source(module) for module in list(sys.modules.values()))
+    paths = [path for path in found if path and not path.startswith(library) and os.path.isfile(path)]
+    while True:
+        time.sleep({interval})
+        for path in paths:
+            os.stat(path)
+
+
+@postfork
+def start():
+    if uwsgi.worker_id() == 1:
+        threading.Thread(target=stat_forever, daemon=True).start()
+"""
+
 INI = """\
 [uwsgi]
 master = true
@@ -90,6 +121,7 @@ class Setup(NamedTuple):
 
 
 NONE = Setup("no reloader", "")
+FLOOR = Setup("floor: os.stat of app files, worker 1", "import = floor_thread\n")
 PY_AUTORELOAD = Setup("py-autoreload", "py-autoreload = {interval:g}\n")
 CLASSIC = Setup("classic @timer + code_changed()", "import = classic_timer\n")
 UWSGI_RELOAD = Setup("uwsgi_reload", "import = uwsgi_reload\nuwsgi-reload-interval = {interval:g}\n")
@@ -137,6 +169,8 @@ class Server:
             out.write(ini.format(workers=workers, port=self.port, folder=folder, interval=setup.interval))
         with open(os.path.join(folder, "classic_timer.py"), "w") as out:
             out.write(CLASSIC_TIMER.format(interval=max(1, round(setup.interval))))
+        with open(os.path.join(folder, "floor_thread.py"), "w") as out:
+            out.write(FLOOR_THREAD.format(interval=setup.interval))
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         with open(os.path.join(folder, "uwsgi.log"), "ab") as log:
@@ -221,12 +255,17 @@ def print_idle_table(seconds: float) -> None:
     """One row per instance, printed as soon as it is measured."""
     warmup = 8.0
     runs = [(NONE, 4), (PY_AUTORELOAD._replace(interval=3), 4), (CLASSIC._replace(interval=3), 4)]
+    runs += [(FLOOR._replace(interval=3), 4)]
     runs += [(UWSGI_RELOAD._replace(interval=3), workers) for workers in (1, 2, 4, 8)]
     print("Idle CPU, %g s after %g s of warm-up, %d modules, no requests" % (seconds, warmup, MODULES))
-    print("%-36s %8s %14s" % ("setup (interval 3 s)", "workers", "CPU ms/s"), flush=True)
+    print("%-36s %8s %10s %15s" % ("setup (interval 3 s)", "workers", "CPU ms/s", "×py-autoreload"), flush=True)
+    anchor = None
     for setup, workers in runs:
         cost = idle_cpu(setup, workers, seconds, warmup)
-        print("%-36s %8d %14.2f" % (setup.name, workers, cost), flush=True)
+        if setup.name == PY_AUTORELOAD.name:
+            anchor = cost
+        ratio = "%.2f×" % (cost / anchor) if anchor else "-"
+        print("%-36s %8d %10.2f %15s" % (setup.name, workers, cost, ratio), flush=True)
 
 
 # -- save to serve -----------------------------------------------------------------------
@@ -281,7 +320,11 @@ def latency(setup: Setup, trials: int, second_trials: int, bare: Optional[str] =
             for _ in range(second_trials):
                 time.sleep(random.uniform(1.2, 2.2))
                 successes += second_save_served(instance)
-        name = "bare reload: SIGHUP to master" if bare == "sighup" else setup.name
+        name = setup.name
+        if bare == "sighup":
+            name = "bare reload: SIGHUP to master"
+            if setup is not NONE:
+                name += ", uwsgi_reload imported"
         if setup is not NONE and bare is None:
             name += " (interval %g s)" % setup.interval
     return Latency(name, times, successes)
@@ -295,6 +338,8 @@ def percentile(values: List[float], fraction: float) -> float:
 def latency_table(trials: int, second_trials: int) -> str:
     results = [
         latency(NONE, trials, 0, bare="sighup"),
+        # An interval no trial reaches: only our SIGHUP reloads.
+        latency(UWSGI_RELOAD._replace(interval=3600), trials, 0, bare="sighup"),
         latency(TOUCH_RELOAD, trials, 0, bare="touch"),
         latency(PY_AUTORELOAD, trials, second_trials),
         latency(CLASSIC, trials, second_trials),
@@ -304,13 +349,13 @@ def latency_table(trials: int, second_trials: int) -> str:
     bare = statistics.median([t for t in results[0].times if t is not None])
     lines = [
         "Save to served, %d trials each, 4 workers, %d modules; second save: %d tries" % (trials, MODULES, second_trials),
-        "%-48s %7s %7s %8s %7s %12s" % ("setup", "p50 s", "p95 s", "p50/bare", "missed", "second save"),
+        "%-56s %7s %7s %8s %7s %12s" % ("setup", "p50 s", "p95 s", "p50/bare", "missed", "second save"),
     ]
     for result in results:
         served = [t for t in result.times if t is not None]
         second = "-" if result.second_saves is None else "%d/%d" % (result.second_saves, second_trials)
         lines.append(
-            "%-48s %7.2f %7.2f %7.1f× %7d %12s"
+            "%-56s %7.2f %7.2f %7.1f× %7d %12s"
             % (result.name, statistics.median(served), percentile(served, 0.95),
                statistics.median(served) / bare, len(result.times) - len(served), second)
         )

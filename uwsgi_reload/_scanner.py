@@ -156,10 +156,9 @@ class Watcher:
         extra: Iterable[str] = (),
         ignore: Iterable[str] = (),
         # A git checkout or an editor's "save all" writes its files within
-        # milliseconds of each other; under uWSGI, the ~1 s graceful shutdown
-        # of a reload absorbs the tail of longer bursts too (files written
-        # before the new master imports them are simply loaded). So 0.1 s of
-        # quiet is enough, and it is all a single save pays.
+        # milliseconds of each other, so 0.1 s of quiet ends a burst, and it
+        # is all a single save pays. Files written while the reload runs are
+        # simply loaded by the new master.
         settle: float = 0.1,
         settle_limit: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
