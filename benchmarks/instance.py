@@ -5,7 +5,7 @@ Every instance is a master with ``http-socket`` on 127.0.0.1, started in its own
 session and stopped by PID (SIGINT to the master; SIGTERM and SIGHUP reload
 uWSGI 2.0), leftovers of the session SIGINTed then SIGKILLed.
 
-Idle CPU: utime + stime of every process of the session from /proc/<pid>/stat,
+Idle CPU: the CPU clock (clock_getcpuclockid) of every process of the session,
 summed over ``--seconds`` after a warm-up, with no request.
 
 Save to serve: at a random moment (1.2-2.2 s after the last reload, so past
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import http.client
 import itertools
 import os
@@ -76,21 +77,25 @@ FLOOR_THREAD = """\
 # The idle floor of a Python poller that sees every app file's change within one
 # interval: worker 1 stats each app file (outside the stdlib and site-packages)
 # once per tick, in import order like uwsgi_reload; nothing compared, nothing else.
+# (Importing uwsgi_reload here would start its watcher too.)
 import os
 import sys
+import sysconfig
 import threading
 import time
 
 import uwsgi
 from uwsgidecorators import postfork
 
-from uwsgi_reload._scanner import _rarely_edited_roots, module_source
-
 
 def stat_forever():
-    library = _rarely_edited_roots()
-    found = dict.fromkeys(module_source(module) for module in list(sys.modules.values()))
-    paths = [path for path in found if path and not path.startswith(library) and os.path.isfile(path)]
+    paths = sysconfig.get_paths()
+    library = tuple(os.path.join(paths[key], "") for key in ("stdlib", "platstdlib", "purelib", "platlib"))
+    found = dict.fromkeys(getattr(module, "__file__", None) for module in list(sys.modules.values()))
+    paths = [
+        path for path in found
+        if isinstance(path, str) and path.endswith(".py") and not path.startswith(library)
+    ]
     while True:
         time.sleep({interval})
         for path in paths:
@@ -149,15 +154,6 @@ def save_value(folder: str, token: str, serial: int) -> None:
     .pyc (validated by whole-second mtime and size) is never taken for it."""
     with open(os.path.join(folder, "value.py"), "w") as value:
         value.write("VALUE = %r\n# %s\n" % (token, "." * serial))
-
-
-def proc_stat(pid: int) -> Optional[List[str]]:
-    """/proc/<pid>/stat after the command name, or None once the process is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
 
 
 class Server:
@@ -228,14 +224,32 @@ def running(setup: Setup, workers: int) -> Iterator[Running]:
 # -- idle CPU --------------------------------------------------------------------------
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def process_cpu_ns(pid: int) -> Optional[int]:
+    """CPU time of every thread of *pid*, in ns, or None once it is gone.
+
+    The process CPU clock is exact, where /proc/<pid>/stat counts 10 ms ticks:
+    an idle instance spends about ten of those a minute.
+    """
+    clock = ctypes.c_int()
+    if _LIBC.clock_getcpuclockid(pid, ctypes.byref(clock)) != 0:
+        return None
+    try:
+        return time.clock_gettime_ns(clock.value)
+    except OSError:
+        return None
+
+
 def session_cpu(session: int) -> Dict[int, int]:
-    """utime + stime in clock ticks of each live process of the session."""
-    ticks = {}
+    """CPU ns of each live process of the session."""
+    used = {}
     for pid in session_pids(session):
-        fields = proc_stat(pid)
-        if fields:
-            ticks[pid] = int(fields[11]) + int(fields[12])
-    return ticks
+        ns = process_cpu_ns(pid)
+        if ns is not None:
+            used[pid] = ns
+    return used
 
 
 def idle_cpu(setup: Setup, workers: int, seconds: float, warmup: float) -> float:
@@ -248,7 +262,7 @@ def idle_cpu(setup: Setup, workers: int, seconds: float, warmup: float) -> float
         after = session_cpu(instance.server.process.pid)
         elapsed = time.monotonic() - start
     used = sum(after[pid] - before.get(pid, 0) for pid in after)
-    return used / os.sysconf("SC_CLK_TCK") / elapsed * 1000
+    return used / 1e6 / elapsed
 
 
 def print_idle_table(seconds: float) -> None:
