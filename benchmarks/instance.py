@@ -126,7 +126,7 @@ class Setup(NamedTuple):
 
 
 NONE = Setup("no reloader", "")
-FLOOR = Setup("floor: os.stat of app files, worker 1", "import = floor_thread\n")
+FLOOR = Setup("floor: os.stat app files, worker 1", "import = floor_thread\n")
 PY_AUTORELOAD = Setup("py-autoreload", "py-autoreload = {interval:g}\n")
 CLASSIC = Setup("classic @timer + code_changed()", "import = classic_timer\n")
 UWSGI_RELOAD = Setup("uwsgi_reload", "import = uwsgi_reload\nuwsgi-reload-interval = {interval:g}\n")
