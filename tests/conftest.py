@@ -21,6 +21,14 @@ from processes import free_port, stop_server
 #: can take several seconds. Timing is measured in benchmarks/, not here.
 TIMEOUT = 40.0
 
+# The log lines of the contract.
+STARTED = r"^uwsgi_reload: watching \d+ files, checked every"
+#: A reload of the whole instance, or of the workers alone.
+RELOADED = r"^uwsgi_reload: .*changed, (reloading|restarting the workers \(only they imported it\))$"
+WORKERS_ONLY = r"changed, restarting the workers \(only they imported it\)$"
+#: The line that ends each reload, once the new code is served.
+READY = r"^uwsgi_reload: reloaded for .* in \d+\.\d\ds$"
+
 
 def uwsgi_binary() -> str:
     beside_python = Path(sys.executable).with_name("uwsgi")

@@ -64,7 +64,7 @@ def test_the_ini_snippet_runs_under_uwsgi(tmp_path, make_server):
     """)
     server = make_server(snippet.replace("127.0.0.1:8000", "127.0.0.1:{port}"))
     server.wait_for_body("snippet")
-    server.wait_for_log(r"^uwsgi_reload: watching \d+ files every 3s")
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked every 3s")
 
 
 def test_the_options_snippet_means_what_the_readme_says(tmp_path):

@@ -12,9 +12,9 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import Server, wait_until, write
+from conftest import RELOADED, STARTED, Server, wait_until, write
 from processes import session_pids
-from test_reload import RELOADED, STARTED, ini, two_edits_two_reloads
+from test_reload import ini, two_edits_two_reloads
 
 pytestmark = pytest.mark.uwsgi
 
@@ -322,4 +322,4 @@ def test_strict_mode_gets_a_line_and_options_work_as_placeholders(app, make_serv
     )
     server.wait_for_body("one")
     server.wait_for_log(r"^uwsgi_reload: strict = true: uWSGI refuses plain uwsgi-reload-\* keys")
-    server.wait_for_log(r"^uwsgi_reload: watching \d+ files every 0.5s")
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked every 0.5s")

@@ -5,7 +5,9 @@ burst settling runs on an injected clock: no test sleeps or reads the time.
 """
 
 import gc
+import importlib
 import importlib.util
+import sys
 import os
 import time
 import types
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from uwsgi_reload import _scanner
+from uwsgi_reload import _baselines, _patterns, _scanner
 from uwsgi_reload._scanner import Watcher, read_signature
 
 #: A fixed mtime (seconds) well in the past, so no "edited after the watcher
@@ -249,7 +251,7 @@ def test_ignore_called_later_drops_files_already_watched(tmp_path):
 
 
 def test_glob_with_more_matches_than_the_limit_is_cut_off_and_recorded(tmp_path, monkeypatch):
-    monkeypatch.setattr(_scanner, "GLOB_MATCH_LIMIT", 5)
+    monkeypatch.setattr(_patterns, "GLOB_MATCH_LIMIT", 5)
     for number in range(8):
         write(tmp_path / ("f%d.txt" % number), "x")
     pattern = str(tmp_path / "*.txt")
@@ -294,15 +296,15 @@ def test_sourceless_pyc_is_watched_itself(tmp_path):
     assert watcher.scan() == [bytecode]
 
 
-def test_zip_import_watches_the_archive(tmp_path):
+def test_zip_import_watches_the_archive(tmp_path, monkeypatch):
     archive = tmp_path / "lib.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("zipped_mod.py", "VALUE = 1\n")
     os.utime(archive, ns=(T0 * 10**9,) * 2)
-    spec = zipimport.zipimporter(str(archive)).find_spec("zipped_mod")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.VALUE == 1
+    monkeypatch.syspath_prepend(str(archive))
+    monkeypatch.delitem(sys.modules, "zipped_mod", raising=False)
+    module = importlib.import_module("zipped_mod")
+    assert isinstance(module.__loader__, zipimport.zipimporter) and module.VALUE == 1
 
     watcher = Watcher(modules={"zipped_mod": module})
     assert watcher.watched_files() == [str(archive)]
@@ -310,6 +312,19 @@ def test_zip_import_watches_the_archive(tmp_path):
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("zipped_mod.py", "VALUE = 2222\n")
     assert watcher.scan() == [str(archive)]
+
+
+def test_module_inside_an_archive_without_a_zipimporter_watches_the_archive(tmp_path):
+    # A spec loader (importlib.resources readers, zipapp tools) can leave
+    # __file__ pointing inside the archive with another __loader__.
+    archive = write(tmp_path / "bundle.pyz", "zip bytes")
+    module = types.SimpleNamespace(__file__=os.path.join(archive, "pkg", "mod.py"), __loader__=object())
+
+    watcher = Watcher(modules={"mod": module})
+
+    assert watcher.watched_files() == [archive]
+    write(archive, "other zip bytes", T0 + 1)
+    assert watcher.scan() == [archive]
 
 
 @pytest.mark.parametrize(
@@ -413,18 +428,23 @@ def test_edit_between_import_and_first_scan_is_not_lost(tmp_path):
     assert watcher.scan() == []
 
 
-def test_module_loaded_outside_the_import_system_and_edited_after_start_is_a_change(tmp_path):
-    # uWSGI's wsgi-file loader bypasses the import hook, so there is no import
-    # baseline: a file modified after the watcher started counts as changed.
+@pytest.mark.parametrize("kind", ["zip-archive", "sourceless-pyc"])
+def test_archive_or_bytecode_created_after_start_and_imported_is_no_change(tmp_path, kind):
+    # Nothing was edited: such a file is new, not modified since it was loaded.
     modules = {}
     watcher = Watcher(modules=modules)
-    path = write(tmp_path / "wsgi.py", "x = 1\n")
-    just_now = time.time_ns()
-    os.utime(path, ns=(just_now, just_now))
-    modules["uwsgi_file_wsgi"] = module_at(path)
+    path = tmp_path / ("lib.zip" if kind == "zip-archive" else "gen.pyc")
+    if kind == "zip-archive":
+        with zipfile.ZipFile(path, "w") as zipped:
+            zipped.writestr("lib_mod.py", "VALUE = 1\n")
+        module = types.SimpleNamespace(__file__=str(path / "lib_mod.py"), __loader__=zipimport.zipimporter(str(path)))
+    else:
+        path.write_bytes(b"bytecode")
+        module = module_at(path)
+    modules["late"] = module
 
-    assert watcher.scan() == [path]
     assert watcher.scan() == []
+    assert watcher.watched_files() == [str(path)]
 
 
 def test_error_file_is_watched_and_its_fix_is_a_change(tmp_path):
@@ -438,14 +458,15 @@ def test_error_file_is_watched_and_its_fix_is_a_change(tmp_path):
     assert watcher.scan() == [path]
 
 
-def test_forget_inherited_drops_existing_modules_but_watches_later_ones(tmp_path):
+def test_a_worker_that_drops_what_it_inherited_watches_only_its_own_imports(tmp_path):
     inherited = write(tmp_path / "inherited.py", "x = 1\n")
     modules = {"inherited": module_at(inherited)}
     watcher = Watcher(modules=modules)
 
-    watcher.forget_inherited()
+    watcher.forked(keep_inherited=False)
     later = write(tmp_path / "later.py", "y = 1\n")
     modules["later"] = module_at(later)
+    watcher.watch_error_file(inherited)  # a request's traceback through it
 
     assert watcher.watched_files() == [later]
     write(inherited, "x = 22\n", T0 + 1)
@@ -453,53 +474,200 @@ def test_forget_inherited_drops_existing_modules_but_watches_later_ones(tmp_path
     assert watcher.scan() == [later]
 
 
-# -- burst settling ---------------------------------------------------------------------
+def test_only_modules_and_failed_imports_taken_in_after_the_fork_are_own(tmp_path):
+    master_module = write(tmp_path / "models.py", "x = 1\n")
+    modules = {"models": module_at(master_module)}
+    watcher = Watcher(modules=modules, extra=[str(tmp_path / "*.html")])
+    watcher.forked(keep_inherited=True)
+    view = write(tmp_path / "views.py", "y = 1\n")
+    modules["views"] = module_at(view)
+    broken = write(tmp_path / "broken.py", "y = (\n")
+    watcher.watch_error_file(broken)
+    template = write(tmp_path / "new.html", "<p>")
+    assert watcher.scan() == [template]
+
+    assert watcher.only_own([view, broken])
+    assert not watcher.only_own([view, master_module])
+    assert not watcher.only_own([template])  # an extra file: the master may read it
+    assert not Watcher(modules={}).only_own([view])  # never forked: all is the master's
 
 
-def test_burst_is_reported_once_after_it_settles(tmp_path):
-    paths = [write(tmp_path / ("m%d.py" % n), "x = 1\n") for n in range(3)]
-    clock = FakeClock()
-    watcher = Watcher(modules={str(n): module_at(p) for n, p in enumerate(paths)}, clock=clock, settle=0.3)
-
-    for n, (moment, path) in enumerate(zip([0.0, 0.1, 0.2], paths)):
-        clock.now = moment
-        write(path, "x = 22\n", T0 + 1 + n)
-        assert watcher.check() == []
-        assert watcher.pending
-
-    clock.now = 0.49  # 0.29 s after the last change: not settled yet
-    assert watcher.check() == []
-    clock.now = 0.5  # 0.3 s after the last change
-    assert watcher.check() == sorted(paths)
-    assert not watcher.pending
-    clock.now = 10.0
-    assert watcher.check() == []
+# -- hostile input -------------------------------------------------------------
 
 
-def test_default_settle_reports_a_single_save_a_tenth_of_a_second_later(tmp_path):
-    path = write(tmp_path / "views.py", "x = 1\n")
-    clock = FakeClock()
-    watcher = Watcher(modules={"views": module_at(path)}, clock=clock)
-    write(path, "x = 22\n", T0 + 1)
-    assert watcher.check() == []
-    clock.now = 0.09
-    assert watcher.check() == []
-    clock.now = 0.1
+@pytest.mark.parametrize("bad", ["a\0b.py", str("/tmp/*\0.html"), b"x\0y", 42, ""])
+def test_watch_refuses_what_cannot_name_a_file_and_keeps_none_of_the_call(tmp_path, bad):
+    good = write(tmp_path / "good.cfg", "x")
+    watcher = Watcher(modules={})
+
+    with pytest.raises(ValueError, match="cannot name a file"):
+        watcher.watch(good, bad)
+
+    assert watcher.watched_files() == []
+    assert watcher.scan() == []
+    watcher.watch(good)
+    assert watcher.watched_files() == [good]
+
+
+class ExitsOnAccess:
+    """A sys.modules entry whose attribute access raises SystemExit."""
+
+    def __getattr__(self, name):
+        raise SystemExit(3)
+
+
+def test_entry_raising_system_exit_on_access_is_skipped(tmp_path):
+    good = write(tmp_path / "good.py", "x = 1\n")
+    watcher = Watcher(modules={"exits": ExitsOnAccess(), "good": module_at(good)})
+
+    assert watcher.watched_files() == [good]
+    write(good, "x = 22\n", T0 + 1)
+    assert watcher.scan() == [good]
+
+
+# -- deleted, then created again -------------------------------------------------
+
+
+def test_module_not_found_is_watched_where_it_would_be_created(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    watcher = Watcher(modules={})
+
+    watcher.watch_for_missing_module("shop.helpers")
+
+    assert str(tmp_path / "shop" / "helpers.py") in watcher.watched_files()
+    assert watcher.scan() == []
+    (tmp_path / "shop").mkdir()
+    created = write(tmp_path / "shop" / "helpers.py", "X = 1\n")
+    assert watcher.scan() == [created]
+
+
+# -- files the app writes itself ---------------------------------------------------
+
+
+def test_a_file_the_app_wrote_before_its_baseline_is_a_change_when_edited(tmp_path):
+    # An app that generates local_settings.py, then imports it.
+    path = str(tmp_path / "local_settings.py")
+    modules = {}
+    watcher = Watcher(modules=modules)
+    watcher.note_write(path)
+    write(path, "DEBUG = True\n")
+    watcher.note_import(path, read_signature(path))
+    modules["local_settings"] = module_at(path)
+
+    write(path, "DEBUG = False\n", T0 + 1)
+
     assert watcher.check() == [path]
+    assert watcher.rewritten_by_app == []
 
 
-def test_file_changing_at_every_check_is_reported_after_settle_limit(tmp_path):
+def test_a_file_the_app_writes_after_its_baseline_is_set_aside_and_named(tmp_path):
+    log = write(tmp_path / "app.log", "")
+    watcher = Watcher(modules={}, extra=[log])
+
+    watcher.note_write(log)
+    write(log, "a line\n", T0 + 1)
+
+    assert watcher.check() == []
+    assert watcher.rewritten_by_app == [log]
+    assert watcher.watched_files() == []
+
+
+def test_files_written_where_the_audit_hook_cannot_see_never_count(tmp_path):
+    log = write(tmp_path / "uwsgi.log", "")
+    watcher = Watcher(modules={}, extra=[log])
+    watcher.written_elsewhere([log])
+
+    write(log, "a line from C\n", T0 + 1)
+
+    assert watcher.check() == []
+
+
+def test_files_other_workers_set_aside_are_not_watched(tmp_path):
+    log = write(tmp_path / "app.log", "")
+    watcher = Watcher(modules={}, extra=[log])
+
+    watcher.set_aside([log])
+
+    write(log, "a line\n", T0 + 1)
+    assert watcher.check() == []
+    assert watcher.watched_files() == []
+
+
+# -- check(): one answer per burst, from the call that sees it ------------------------
+
+
+class FakeTime:
+    """A clock, and a sleep that moves it on and runs the edits due by then."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.due = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+        for at, action in sorted(self.due, key=lambda item: item[0]):
+            if at <= self.now + 1e-9:
+                self.due.remove((at, action))
+                action()
+
+    def at(self, moment, action):
+        self.due.append((moment, action))
+
+
+def timed_watcher(modules, **options):
+    fake = FakeTime()
+    return Watcher(modules=modules, clock=fake.clock, sleep=fake.sleep, **options), fake
+
+
+def test_the_call_that_sees_a_save_returns_it_after_a_tenth_of_a_second_of_quiet(tmp_path):
+    path = write(tmp_path / "views.py", "x = 1\n")
+    watcher, fake = timed_watcher({"views": module_at(path)})
+    assert watcher.check() == []
+
+    write(path, "x = 22\n", T0 + 1)
+
+    assert watcher.check() == [path]
+    assert fake.now == pytest.approx(0.1)
+    assert watcher.check() == []
+
+
+def test_a_burst_is_one_answer_once_it_has_ended(tmp_path):
+    paths = [write(tmp_path / ("m%d.py" % n), "x = 1\n") for n in range(4)]
+    watcher, fake = timed_watcher({str(n): module_at(p) for n, p in enumerate(paths)}, settle=0.25)
+    write(paths[0], "x = 22\n", T0 + 1)
+    for number, moment in enumerate([0.2, 0.4, 0.6], start=1):  # like a git checkout
+        fake.at(moment, lambda path=paths[number]: write(path, "x = 22\n", T0 + 1))
+
+    assert watcher.check() == sorted(paths)
+    assert fake.now == 1.0  # the first pass 0.25 s after the last write
+    assert watcher.check() == []
+
+
+def test_a_file_written_without_pause_is_answered_at_the_settle_limit(tmp_path):
     path = write(tmp_path / "rewritten.py", "x = 1\n")
-    clock = FakeClock()
-    watcher = Watcher(modules={"rewritten": module_at(path)}, clock=clock, settle=0.3, settle_limit=1.0)
+    watcher, fake = timed_watcher({"rewritten": module_at(path)}, settle=0.3, settle_limit=1.0)
+    write(path, "x = 0\n", T0 + 1)
+    for step in range(1, 20):
+        fake.at(step * 0.25, lambda step=step: write(path, "x = %d\n" % step, T0 + 1 + step))
 
-    results = []
-    for step in range(5):  # checks at 0, 0.25, 0.5, 0.75 and 1.0 s
-        clock.now = step * 0.25
-        write(path, "x = %d\n" % step, T0 + 1 + step)
-        results.append(watcher.check())
+    assert watcher.check() == [path]
+    assert fake.now == pytest.approx(1.2)  # the first pass at or past 1 s
 
-    assert results == [[], [], [], [], [path]]
+
+def test_classic_contract_first_call_false_edit_second_call_true(tmp_path):
+    # first = code_changed(); edit; second = code_changed(): the old Django
+    # poller's contract, which the @timer recipe relies on.
+    path = write(tmp_path / "app.py", "x = 1\n")
+    watcher, _ = timed_watcher({"app": module_at(path)})
+
+    first = watcher.check()
+    write(path, "x = 22\n", T0 + 1)
+    second = watcher.check()
+
+    assert (first, second) == ([], [path])
 
 
 # -- what the host can ask --------------------------------------------------------------
@@ -539,7 +707,7 @@ def test_why_not_watched_gives_a_reason_for_each_case(tmp_path, monkeypatch):
 def test_rarely_edited_files_are_each_visited_once_per_sweep_never_dropped(tmp_path, monkeypatch):
     library = tmp_path / "site-packages"
     library.mkdir()
-    monkeypatch.setattr(_scanner, "_rarely_edited_roots", lambda: (str(library) + os.sep,))
+    monkeypatch.setattr(_scanner, "rarely_edited_roots", lambda: (str(library) + os.sep,))
     modules = {"app": module_at(write(tmp_path / "app.py", "A = 1\n"))}
     for number in range(40):
         modules["lib%d" % number] = module_at(write(library / ("lib%d.py" % number), "B = 1\n"))
@@ -554,12 +722,12 @@ def test_rarely_edited_files_are_each_visited_once_per_sweep_never_dropped(tmp_p
     visits.clear()
     watcher.scan()
     # The app file every time, plus a tenth of the library.
-    assert len(visits) == 1 + 40 // _scanner.RARELY_EDITED_SWEEP
+    assert len(visits) == 1 + 40 // _baselines.RARELY_EDITED_SWEEP
     assert str(tmp_path / "app.py") in visits
 
     edited = write(library / "lib39.py", "B = 22\n")
     found = []
-    for _ in range(_scanner.RARELY_EDITED_SWEEP):
+    for _ in range(_baselines.RARELY_EDITED_SWEEP):
         found += watcher.scan()
     assert found == [edited]
 
@@ -568,7 +736,7 @@ def test_rarely_edited_files_are_each_visited_once_per_sweep_never_dropped(tmp_p
 def test_every_rarely_edited_file_is_visited_within_one_sweep_whatever_the_count(tmp_path, monkeypatch, count):
     library = tmp_path / "site-packages"
     library.mkdir()
-    monkeypatch.setattr(_scanner, "_rarely_edited_roots", lambda: (str(library) + os.sep,))
+    monkeypatch.setattr(_scanner, "rarely_edited_roots", lambda: (str(library) + os.sep,))
     modules = {"lib%d" % n: module_at(write(library / ("lib%d.py" % n), "B = 1\n")) for n in range(count)}
     visits = []
 
@@ -578,20 +746,20 @@ def test_every_rarely_edited_file_is_visited_within_one_sweep_whatever_the_count
 
     watcher = Watcher(modules=modules, stat=counting_stat)
     last_seen = {}
-    scans = 5 * _scanner.RARELY_EDITED_SWEEP
+    scans = 5 * _baselines.RARELY_EDITED_SWEEP
     for scan in range(scans):
         visits.clear()
         watcher.scan()
         for path in visits:
             if path in last_seen:
-                assert scan - last_seen[path] <= _scanner.RARELY_EDITED_SWEEP, path
+                assert scan - last_seen[path] <= _baselines.RARELY_EDITED_SWEEP, path
             last_seen[path] = scan
     assert len(last_seen) == count
-    assert all(scans - 1 - scan < _scanner.RARELY_EDITED_SWEEP for scan in last_seen.values())
+    assert all(scans - 1 - scan < _baselines.RARELY_EDITED_SWEEP for scan in last_seen.values())
 
 
 def test_app_files_extra_files_and_error_files_are_visited_every_scan(tmp_path, monkeypatch):
-    monkeypatch.setattr(_scanner, "_rarely_edited_roots", lambda: (str(tmp_path / "lib") + os.sep,))
+    monkeypatch.setattr(_scanner, "rarely_edited_roots", lambda: (str(tmp_path / "lib") + os.sep,))
     app = write(tmp_path / "app.py", "A = 1\n")
     extra = write(tmp_path / "settings.cfg", "a\n")
     broken = write(tmp_path / "broken.py", "x = (\n")

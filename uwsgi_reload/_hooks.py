@@ -12,7 +12,8 @@ from importlib.machinery import SourceFileLoader
 from types import TracebackType
 from typing import Any, Callable, Iterator, Optional, Tuple, Type
 
-from ._scanner import Watcher, read_signature
+from ._scanner import Watcher
+from ._sources import missing_modules_of, read_signature
 
 
 def install(watcher: Watcher) -> None:
@@ -58,9 +59,11 @@ def files_of_exception(value: BaseException) -> Iterator[str]:
 def record_failed_imports(watcher: Watcher) -> None:
     """Watch the files of every exception that reaches sys.excepthook.
 
-    uWSGI reports an app that failed to load with PyErr_Print(), which calls
-    sys.excepthook: the wsgi-file that does not compile is only known from here,
-    since uWSGI loads it without the import system.
+    uWSGI reports an app that failed to load, and an exception in a request,
+    with PyErr_Print(), which calls sys.excepthook: the wsgi-file that does
+    not compile is only known from here, since uWSGI loads it without the
+    import system, and so is a module that was deleted (only the importer is
+    in the traceback of its ModuleNotFoundError).
     """
     previous: Callable[[Type[BaseException], BaseException, Optional[TracebackType]], object]
     previous = sys.excepthook
@@ -71,6 +74,8 @@ def record_failed_imports(watcher: Watcher) -> None:
         try:
             for path in files_of_exception(value):
                 watcher.watch_error_file(path)
+            for name in missing_modules_of(value):
+                watcher.watch_for_missing_module(name)
         except Exception:
             pass  # the report below matters more than our bookkeeping
         previous(exc_type, value, tb)

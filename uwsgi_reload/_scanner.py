@@ -1,152 +1,43 @@
 """What changed on disk: the pure core of uwsgi_reload.
 
-Nothing here imports ``uwsgi``: the scanner takes modules, paths and globs, and
-answers which files changed since their baseline. The uWSGI layer only decides
-when to call it.
+Nothing here imports ``uwsgi``: the watcher takes modules, paths and globs, and
+answers which files changed since their baseline. Each concern lives in its
+own module: which file stands for a module (``_sources``), globs and ignore
+rules (``_patterns``), baselines and their tiers (``_baselines``), files the
+app writes itself (``_writes``), and the wait for a burst to end
+(``_settle``). The uWSGI layer only decides when to call ``check()``.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import glob
 import os
-import re
 import stat as _stat
 import sys
 import threading
 import time
-import zipimport
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Deque, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple
 
-# (mtime term in ns, size, inode); None when the file cannot be stat()ed.
-Signature = Optional[Tuple[int, int, int]]
+from . import _patterns
+from ._baselines import Baselines, rarely_edited_roots
+from ._settle import SETTLE, SETTLE_LIMIT, settle_burst
+from ._sources import Signature, missing_module_files, module_source, read_signature, signature_of, usable_path
+from ._writes import AppWrites
 
-#: A glob that matches more files than this is cut off, so that a pattern such as
-#: ``/**`` cannot freeze the worker that expands it at every scan.
-GLOB_MATCH_LIMIT = 10_000
-
-_MAGIC = re.compile(r"[*?[]")
-_WINDOWS = sys.platform == "win32"
-
-#: Files under the standard library and site-packages are rarely edited: each
-#: scan visits only a rotating slice of them, so that each one is visited once
-#: every RARELY_EDITED_SWEEP scans. Their staleness is bounded by that many
-#: intervals; they are never dropped. Everything else is visited every scan.
-RARELY_EDITED_SWEEP = 10
-
-
-def _rarely_edited_roots() -> Tuple[str, ...]:
-    import site
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
-    if hasattr(site, "getsitepackages"):  # absent in some old virtualenvs
-        roots.update(site.getsitepackages())
-    return tuple(sorted({os.path.join(os.path.abspath(root), "") for root in roots}))
-
-
-def signature_of(stat_result: os.stat_result) -> Tuple[int, int, int]:
-    """The stat signature two readings of one file are compared by."""
-    mtime = stat_result.st_mtime_ns
-    if _WINDOWS:
-        # The classic recipe's adjustment: on Windows st_ctime is the creation
-        # time, which a save-by-replace changes while mtime may be preserved.
-        mtime -= stat_result.st_ctime_ns
-    return (mtime, stat_result.st_size, stat_result.st_ino)
-
-
-def read_signature(path: str, stat: Callable[[str], os.stat_result] = os.stat) -> Signature:
-    try:
-        return signature_of(stat(path))
-    except (OSError, ValueError):
-        # ValueError: embedded NUL byte. Either way there is nothing to stat.
-        return None
-
-
-def _as_path(value: Any) -> Optional[str]:
-    """A usable absolute path from a ``__file__``-like value, or None."""
-    if isinstance(value, bytes):
-        value = os.fsdecode(value)
-    elif not isinstance(value, str):
-        try:
-            value = os.fspath(value)
-        except TypeError:
-            return None
-        if not isinstance(value, str):
-            return _as_path(value)
-    if not value or "\0" in value:
-        return None
-    # A wsgi-file module keeps a relative __file__ and uWSGI may chdir later.
-    return os.path.abspath(value)
-
-
-def module_source(module: Any) -> Optional[str]:
-    """The file whose edit should reload *module*: its source, else what it was loaded from.
-
-    Never raises: ``sys.modules`` may hold lazy modules whose attribute access
-    fails, weakref proxies, or objects that are not modules at all.
-    """
-    try:
-        loader = getattr(module, "__loader__", None)
-        if isinstance(loader, zipimport.zipimporter):
-            return _as_path(loader.archive)
-        path = _as_path(getattr(module, "__file__", None))
-    except Exception:
-        return None
-    if path is None:
-        return None
-    if path.endswith((".pyc", ".pyo")):
-        return _source_of_bytecode(path)
-    return path
-
-
-def _source_of_bytecode(path: str) -> str:
-    """``__pycache__/m.cpython-311.pyc`` and legacy ``m.pyc`` map to ``m.py`` when it exists."""
-    import importlib.util
-
-    try:
-        source = importlib.util.source_from_cache(path)
-    except ValueError:
-        source = path[:-1]
-    # A sourceless (.pyc-only) module is watched through its bytecode file.
-    return source if os.path.exists(source) else path
-
-
-def _compile_globs(patterns: Iterable[str]) -> Optional[Callable[[str], Any]]:
-    """One regex for all ignore patterns; those without a slash match the file name."""
-    full, name_only = [], []
-    for pattern in patterns:
-        if os.sep in pattern or "/" in pattern:
-            full.append(fnmatch.translate(os.path.abspath(pattern)))
-        else:
-            name_only.append(fnmatch.translate(pattern))
-    if not full and not name_only:
-        return None
-    full_re = re.compile("|".join(full)).match if full else None
-    name_re = re.compile("|".join(name_only)).match if name_only else None
-
-    def ignored(path: str) -> bool:
-        return bool(
-            (full_re is not None and full_re(path))
-            or (name_re is not None and name_re(os.path.basename(path)))
-        )
-
-    return ignored
+__all__ = ["Watcher", "read_signature"]
 
 
 class Watcher:
     """The watched files of one process and their baselines.
 
-    ``scan()`` is one pass over every watched file; ``check()`` is one pass plus
-    burst settling: it reports a burst of changes once, after no further change
-    has been seen for ``settle`` seconds (or ``settle_limit`` after the first
-    change, so a file written without pause still reloads).
+    ``scan()`` is one pass over every watched file. ``check()`` is what a tick
+    calls: one pass, and when it finds a change, a wait (at most
+    ``settle_limit``) until the burst of edits has ended, so that one burst is
+    one answer, given by the very call that saw it begin.
 
     Thread safety: every method takes one re-entrant lock, except
-    ``note_import``: it only queues its path, so an import in one thread never
-    waits for a scan in another. The queue is drained under the lock.
+    ``note_import`` and ``note_write``, which only record, so that an import or
+    a write in one thread never waits for a scan in another.
     """
 
     def __init__(
@@ -155,76 +46,83 @@ class Watcher:
         *,
         extra: Iterable[str] = (),
         ignore: Iterable[str] = (),
-        # A git checkout or an editor's "save all" writes its files within
-        # milliseconds of each other, so 0.1 s of quiet ends a burst, and it
-        # is all a single save pays. Files written while the reload runs are
-        # simply loaded by the new master.
-        settle: float = 0.1,
-        settle_limit: float = 3.0,
+        settle: float = SETTLE,
+        settle_limit: float = SETTLE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         stat: Callable[[str], os.stat_result] = os.stat,
     ) -> None:
         self._modules = modules
         self._stat = stat
         self._clock = clock
+        self._sleep = sleep
         self.settle = settle
         self.settle_limit = settle_limit
-        self._ignore_patterns = list(ignore)
-        self._ignored = _compile_globs(self._ignore_patterns)
+        self._ignored = _patterns.IgnoreRules()
+        self._ignored.add(*ignore)
         # Re-entrant: a lazy module's __getattr__, run by a scan, may call watch().
         self._lock = threading.RLock()
-        # Paths noted by the import system, with their signature then.
-        self._inbox: Deque[Tuple[str, Signature]] = deque()
+        # Paths noted by the import system, with their signature and the time then.
+        self._inbox: Deque[Tuple[str, Signature, int]] = deque()
         self._globs: List[str] = []
-        # Baselines, split by how often the file is likely to be edited.
-        self._often: Dict[str, Signature] = {}
-        self._rarely: Dict[str, Signature] = {}
-        self._rarely_order: List[str] = []
-        self._sweep_start = 0
-        self._rarely_edited = _rarely_edited_roots()
+        self._expanded_ns = time.time_ns()  # when the globs were last expanded
+        self._baselines = Baselines(stat, rarely_edited_roots())
+        self._writes = AppWrites()
         self._module_names: Set[str] = set()
         self._modules_len = -1
         self._skipped: Set[str] = set()
-        self._pending: Set[str] = set()
-        # Files this process (or the master it was forked from) wrote itself.
-        self._written_by_app: Set[str] = set()
+        # Set by forked(): what the process was forked with, and the modules
+        # and failed imports it took in since.
+        self._inherited: FrozenSet[str] = frozenset()
+        self._own: Optional[Set[str]] = None
         #: Changed files set aside because the app writes them itself, for the
         #: host to report; see check().
         self.rewritten_by_app: List[str] = []
-        self._burst_start = 0.0
-        self._last_change = 0.0
         #: Globs cut off at GLOB_MATCH_LIMIT matches, for the host to report.
         self.glob_overflow: List[str] = []
-        # Files first seen later but modified after this moment were edited
-        # after their module loaded, for all we know: see _refresh.
-        self._started_ns = time.time_ns()
-        self._past_first_refresh = False
+        # How the processes of one instance tell each other which files the
+        # app writes: see share_writes().
+        self._publish_write: Optional[Callable[[str], None]] = None
+        self._published: Set[str] = set()
+        self._written_by_others: Callable[[], Iterable[str]] = tuple
         self.watch(*extra)
         with self._lock:
             self._refresh()
-        self._past_first_refresh = True
 
     # -- what is watched -------------------------------------------------
 
     def watch(self, *paths_or_globs: str) -> None:
-        """Watch extra files; a glob is expanded now and again at every scan."""
+        """Watch extra files; a glob is expanded now and again at every scan.
+
+        Raises ValueError, keeping none of them, if one cannot name a file.
+        """
+        paths = []
+        for item in paths_or_globs:
+            path = usable_path(os.path.expanduser(item) if isinstance(item, str) else item)
+            if path is None:
+                raise ValueError("uwsgi_reload.watch(): %r cannot name a file" % (item,))
+            paths.append(path)
         with self._lock:
-            for item in paths_or_globs:
-                if item:
-                    self._watch(os.path.abspath(os.path.expanduser(item)))
+            for path in paths:
+                if not _patterns.is_glob(path):
+                    self._add(path, None, even_if_missing=True, own=False)
+                elif path not in self._globs:
+                    self._globs.append(path)
+                    for match in self._expand(path):
+                        self._add(match, None, own=False)
 
     def watch_error_file(self, path: str) -> None:
-        """Watch a file whose import failed; it is in no module's ``__file__``."""
-        with self._lock:
-            self._add(os.path.abspath(path), None, even_if_missing=True)
+        """Watch a file whose import failed, or where a module not found would be."""
+        path = usable_path(path)
+        if path is not None:
+            with self._lock:
+                self._add(path, None, even_if_missing=True)
 
-    def _watch(self, path: str) -> None:
-        if not _MAGIC.search(path):
-            self._add(path, None, even_if_missing=True)
-        elif path not in self._globs:
-            self._globs.append(path)
-            for match in self._expand(path):
-                self._add(match, None)
+    def watch_for_missing_module(self, name: str) -> None:
+        """Watch every place on ``sys.path`` where module *name* could be created."""
+        with self._lock:
+            for path in missing_module_files(name, list(sys.path)):
+                self._add(path, None, even_if_missing=True)
 
     def note_import(self, path: str, signature: Signature) -> None:
         """Record *path* as the import system read it.
@@ -233,50 +131,86 @@ class Watcher:
         is then a change, not the new baseline. Files whose import failed are
         watched too, so fixing them reloads.
         """
-        self._inbox.append((os.path.abspath(path), signature))
+        self._inbox.append((os.path.abspath(path), signature, time.time_ns()))
 
     def note_write(self, path: str) -> None:
-        """Record that the app itself opened *path* for writing. Never blocks."""
-        self._written_by_app.add(os.path.abspath(path))
+        """Record that the app itself opened *path* for writing.
 
-    def forget_inherited(self) -> None:
-        """Drop everything watched so far; keep only what appears from now on.
+        Never waits for a scan. A file this process watches, or inherited, is
+        also published (once), so that the worker that scans it knows.
+        """
+        self._writes.note(path)
+        publish = self._publish_write
+        if publish is not None:
+            path = os.path.abspath(path)
+            if path not in self._published and (path in self._baselines or path in self._inherited):
+                self._published.add(path)
+                publish(path)
 
-        A worker forked from a master watches just the modules it imports
-        itself: the inherited ones are scanned once for the instance elsewhere.
+    def share_writes(self, publish: Callable[[str], None], written_by_others: Callable[[], Iterable[str]]) -> None:
+        """Let the processes of one instance tell each other the files the app writes.
+
+        *publish(path)* is called before the app writes a watched file;
+        *written_by_others()* is asked when a file changed that this process
+        did not write.
+        """
+        self._publish_write = publish
+        self._written_by_others = written_by_others
+
+    def written_elsewhere(self, paths: Iterable[str]) -> None:
+        """These files are written where the audit hook cannot see (uWSGI's own
+        logs, other workers of the instance): a change to one never reloads."""
+        self._writes.always(paths)
+
+    def forked(self, keep_inherited: bool) -> None:
+        """Mark the fork: from now on, tell inherited files from the process's own.
+
+        A worker that does not keep what it inherited watches just the modules
+        it imports itself: the inherited ones are scanned for the instance by
+        the worker that keeps them.
         """
         with self._lock:
             self._refresh()
-            self._often.clear()
-            self._rarely.clear()
-            self._rarely_order.clear()
-            self._globs.clear()
-            self._pending.clear()
+            self._inherited = frozenset(self._baselines.paths()) | frozenset(self._skipped)
+            self._own = set()
+            if not keep_inherited:
+                self._baselines.clear()
+                self._globs.clear()
+
+    def only_own(self, paths: Iterable[str]) -> bool:
+        """True when every path is a module or failed import taken in after the fork."""
+        own = self._own
+        return own is not None and all(path in own for path in paths)
 
     def ignore(self, *patterns: str) -> None:
         """Never watch files matching these globs (a bare name matches any directory)."""
         if not patterns:
             return
         with self._lock:
-            self._ignore_patterns.extend(patterns)
-            self._ignored = _compile_globs(self._ignore_patterns)
-            for path in [path for path in self._watched() if self._ignored(path)]:
-                self._forget(path)
+            self._ignored.add(*patterns)
+            for path in [path for path in self._baselines.paths() if self._ignored(path)]:
+                self._set_aside(path)
+
+    def set_aside(self, paths: Iterable[str]) -> None:
+        """Stop watching *paths* for good (other workers found the app writes them)."""
+        with self._lock:
+            for path in paths:
+                self._set_aside(path)
 
     def watched_files(self) -> List[str]:
         with self._lock:
             self._refresh()
-            return sorted(self._watched())
+            return sorted(self._baselines.paths())
 
     def why_not_watched(self, path: str) -> str:
         """Why *path* is not watched, or '' when it is."""
         path = os.path.abspath(path)
         with self._lock:
             self._refresh()
-            if path in self._often or path in self._rarely:
+            if path in self._baselines:
                 return ""
-        if self._ignored is not None and self._ignored(path):
-            return "ignored: it matches uwsgi-reload-ignore (%s)" % " ".join(self._ignore_patterns)
+        if self._ignored(path):
+            return "ignored: it matches uwsgi-reload-ignore (%s)" % " ".join(self._ignored.patterns)
         if path in self._skipped:
             return "ignored: a directory, or a file the app writes itself"
         if not os.path.exists(path):
@@ -288,7 +222,8 @@ class Watcher:
     def _refresh(self) -> None:
         """Take in imported files and new modules. Holds the lock."""
         while self._inbox:
-            self._add(*self._inbox.popleft())
+            path, signature, taken_ns = self._inbox.popleft()
+            self._add(path, signature, taken_ns=taken_ns)
         # Only a change in the number of modules triggers the walk over
         # sys.modules: that walk at every tick is what makes Django's and
         # werkzeug's pollers cost several times the stat() calls themselves.
@@ -300,54 +235,46 @@ class Watcher:
                     self._module_names.add(name)
                     path = module_source(module)
                     if path is not None:
-                        self._add(path, None, late=self._past_first_refresh)
+                        self._add(path, None)
 
-    def _add(self, path: str, signature: Signature, even_if_missing: bool = False, late: bool = False) -> None:
-        if path in self._often or path in self._rarely or path in self._skipped:
+    def _add(
+        self,
+        path: str,
+        signature: Signature,
+        even_if_missing: bool = False,
+        own: bool = True,
+        taken_ns: Optional[int] = None,
+    ) -> None:
+        if path in self._baselines or path in self._skipped or path in self._inherited:
             return
-        if self._ignored is not None and self._ignored(path):
+        if self._ignored(path):
             self._skipped.add(path)
             return
+        if taken_ns is None:
+            taken_ns = time.time_ns()
         if signature is None:
             try:
                 st = self._stat(path)
             except (OSError, ValueError):
-                if even_if_missing:
-                    self._often[path] = None
-                return
-            if _stat.S_ISDIR(st.st_mode):
-                self._skipped.add(path)
-                return
-            signature = signature_of(st)
-            if late and not _WINDOWS and self._started_ns < signature[0] <= time.time_ns():
-                # Loaded by something that bypasses the import system (uWSGI's
-                # wsgi-file loader) and modified since we started watching: the
-                # edit may have come after the load, so treat it as a change.
-                signature = None
-        if path.startswith(self._rarely_edited) and not even_if_missing:
-            self._rarely[path] = signature
-            self._rarely_order.append(path)
-        else:
-            self._often[path] = signature
+                if not even_if_missing:
+                    return
+            else:
+                if _stat.S_ISDIR(st.st_mode):
+                    self._skipped.add(path)
+                    return
+                signature = signature_of(st)
+        self._baselines.add(path, signature, taken_ns, every_pass=even_if_missing)
+        if own and self._own is not None:
+            self._own.add(path)
 
-    def _watched(self) -> List[str]:
-        return list(self._often) + list(self._rarely)
-
-    def _forget(self, path: str) -> None:
-        self._often.pop(path, None)
-        if self._rarely.pop(path, False) is not False:
-            self._rarely_order.remove(path)
-        self._pending.discard(path)
+    def _set_aside(self, path: str) -> None:
+        self._baselines.forget(path)
         self._skipped.add(path)
 
     def _expand(self, pattern: str) -> List[str]:
-        matches = []
-        for match in glob.iglob(pattern, recursive=True):
-            if len(matches) >= GLOB_MATCH_LIMIT:
-                if pattern not in self.glob_overflow:
-                    self.glob_overflow.append(pattern)
-                break
-            matches.append(match)
+        matches, cut_off = _patterns.expand(pattern)
+        if cut_off and pattern not in self.glob_overflow:
+            self.glob_overflow.append(pattern)
         return matches
 
     # -- what changed ------------------------------------------------------
@@ -358,82 +285,46 @@ class Watcher:
         The new signature becomes the baseline, so each change is reported once.
         """
         with self._lock:
-            return self._scan()
+            return [path for path, _ in self._scan()]
 
-    def _scan(self) -> List[str]:
+    def _scan(self) -> List[Tuple[str, int]]:
         self._refresh()
-        often = self._often
-        for pattern in self._globs:
-            for match in self._expand(pattern):
-                if match not in often and match not in self._skipped:
-                    # A new match appeared since the last scan: it was absent.
-                    self._add(match, None)
-                    if match in often:
-                        often[match] = None
-        changed = self._changed(often.items())
-        if self._rarely_order:
-            # Slices of ceil(n / sweep), restarting at 0 after the one that
-            # reaches the end: every file is visited once per sweep scans.
-            size = -(-len(self._rarely_order) // RARELY_EDITED_SWEEP)
-            start = self._sweep_start if self._sweep_start < len(self._rarely_order) else 0
-            self._sweep_start = start + size
-            rarely = self._rarely
-            sweep = self._rarely_order[start : start + size]
-            changed_rarely = self._changed((path, rarely[path]) for path in sweep)
-            rarely.update(changed_rarely)
-            changed += changed_rarely
-        often.update(pair for pair in changed if pair[0] in often)
-        return [path for path, _ in changed]
+        if self._globs:
+            expanded_ns = time.time_ns()
+            for pattern in self._globs:
+                for match in self._expand(pattern):
+                    if match not in self._baselines and match not in self._skipped:
+                        # A new match appeared since the last expansion: it was
+                        # absent then, which is its baseline.
+                        self._add(match, None, own=False, taken_ns=self._expanded_ns)
+                        self._baselines.mark_absent(match)
+            self._expanded_ns = expanded_ns
+        return self._baselines.changed()
 
-    def _changed(self, baselines: Iterable[Tuple[str, Signature]]) -> List[Tuple[str, Signature]]:
-        """(path, new signature) for each file whose signature differs from its baseline."""
+    def _changes(self) -> List[str]:
+        """One pass, with the files the app rewrote since their baseline set aside."""
         changed = []
-        stat = self._stat
-        for path, old in baselines:
-            try:
-                st = stat(path)
-            except (OSError, ValueError):
-                if old is not None:
-                    changed.append((path, None))
-                continue
-            # Field by field: building a tuple per file costs ~10% over stat().
-            if old is None or st.st_mtime_ns != old[0] or st.st_size != old[1] or st.st_ino != old[2]:
-                new = signature_of(st)  # the win32 mtime term differs from st_mtime_ns
-                if new != old:
-                    changed.append((path, new))
+        others: Optional[Set[str]] = None
+        for path, baseline_ns in self._scan():
+            if not self._writes.after(path, baseline_ns):
+                if others is None:
+                    others = set(self._written_by_others())
+                if path not in others:
+                    changed.append(path)
+                    continue
+            self._set_aside(path)
+            self.rewritten_by_app.append(path)
         return changed
 
-    @property
-    def pending(self) -> bool:
-        """True while a burst of changes waits to settle."""
-        return bool(self._pending)
-
     def check(self) -> List[str]:
-        """One scan; the settled changes of a burst, once, else an empty list.
+        """One scan; on a change, every file of its burst once the burst has ended.
 
         A file the app writes itself is never a change to reload for: reacting
         to it would reload forever. It is set aside and listed in
         ``rewritten_by_app`` instead.
         """
         with self._lock:
-            now = self._clock()
-            changed = []
-            for path in self._scan():
-                if path in self._written_by_app:
-                    self._forget(path)
-                    self.rewritten_by_app.append(path)
-                else:
-                    changed.append(path)
-            if changed:
-                if not self._pending:
-                    self._burst_start = now
-                self._pending.update(changed)
-                self._last_change = now
-            if self._pending and (
-                now - self._last_change >= self.settle
-                or now - self._burst_start >= self.settle_limit
-            ):
-                settled = sorted(self._pending)
-                self._pending.clear()
-                return settled
-            return []
+            changed = self._changes()
+            if not changed:
+                return []
+            return settle_burst(changed, self._changes, self._clock, self._sleep, self.settle, self.settle_limit)

@@ -1,41 +1,28 @@
-"""The only module that talks to uWSGI.
+"""Turning reloading on in a uWSGI instance: which tick, which state, which hooks.
 
-Who scans: a daemon thread in every worker (no uWSGI signals or timers, so
-nothing accumulates across respawns and intervals can be fractions). Worker 1
-scans everything the instance loaded before forking plus the extra files; every
-other worker scans only the modules it imported itself after the fork (a view
-Django imports on first request). With ``lazy-apps`` each worker loads the app
-itself, so each scans its own modules.
-
-One reload per change: the worker that sees a change first takes an exclusive
-lock on a per-instance file and is the only one to log and call
-``uwsgi.reload()``; the lock is released when that worker exits in the reload.
-
-A quick reload: the master notices dead workers only when its event loop wakes,
-which without an event is once a second, so a graceful reload sat idle for about
-a second after the last worker had exited. A SIGCHLD handler in the master wakes
-it at each exit (``epoll_wait`` is never restarted after a handler runs).
+The other uWSGI modules each do one job: ``_ticks`` (when a worker scans),
+``_reloader`` (what a scan leads to), ``_exit`` (a leaving worker is quick),
+``_master`` (the master notices each exit at once). This one reads the
+options, says what is wrong with the setup, and wires them together.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import json
+import math
 import os
-import signal
 import sys
-import tempfile
-import threading
 import time
 import traceback
 from typing import Any, Dict, List, Optional
 
 import uwsgi
 
+from . import _exit, _master, _ticks
 from ._diagnostics import misconfigurations, server_log_files, shared_folder
 from ._hooks import install as install_hooks
+from ._instance import InstanceState, NoPrivatePlace, instance_key, master_alive, open_private_directory
 from ._options import Options, printable, read_options
+from ._reloader import Reloader
 from ._scanner import Watcher
 
 PREFIX = "uwsgi_reload: "
@@ -43,8 +30,27 @@ PREFIX = "uwsgi_reload: "
 MANY_FILES = 10_000
 
 
+def _instance_name(opt: Dict[str, Any]) -> str:
+    """How an Emperor's log tells this vassal from the others: its procname or config file."""
+    for key in ("procname", "procname-master", "ini", "yaml", "json", "xml"):
+        value = opt.get(key)
+        if isinstance(value, (list, tuple)):
+            value = value[-1] if value else None
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and value:
+            return printable(value if key.startswith("procname") else os.path.basename(value))
+    return "pid %d" % uwsgi.masterpid()
+
+
+# Vassals of an Emperor log into one stream: each line names its vassal.
+_prefix = PREFIX
+if os.environ.get("UWSGI_EMPEROR_FD"):
+    _prefix = "%s[%s] " % (PREFIX, _instance_name(dict(uwsgi.opt)))
+
+
 def log(message: str) -> None:
-    uwsgi.log(PREFIX + message)
+    uwsgi.log(_prefix + message)
 
 
 def _relative(path: str) -> str:
@@ -63,184 +69,8 @@ def describe(paths: List[str], limit: int = 5) -> str:
 
 
 def options() -> "tuple[Options, List[str]]":
-    opt = uwsgi.opt
     candidates = [os.environ["PWD"]] if os.environ.get("PWD") else []
-    return read_options(opt, candidates)
-
-
-class _Instance:
-    """Files shared by the workers of one uWSGI instance (keyed by the master's PID)."""
-
-    def __init__(self) -> None:
-        directory = os.path.join(tempfile.gettempdir(), "uwsgi_reload-%d" % os.getuid())
-        try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-        except OSError:
-            pass
-        base = os.path.join(directory, str(uwsgi.masterpid()))
-        self.lock_path = base + ".lock"
-        self.state_path = base + ".json"
-        self._lock_fd: Optional[int] = None
-
-    def claim_reload(self) -> bool:
-        """True for the first worker to ask; it keeps the lock until it exits."""
-        if self._lock_fd is not None:
-            return True
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except OSError as error:
-            log("cannot open %s (%s); reloading without deduplication" % (self.lock_path, error))
-            return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            os.close(fd)
-            if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                return False
-            return True
-        self._lock_fd = fd
-        return True
-
-    def load_state(self) -> Dict[str, Any]:
-        try:
-            with open(self.state_path, encoding="utf-8") as state:
-                loaded = json.load(state)
-            return loaded if isinstance(loaded, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    def save_state(self, state: Dict[str, Any]) -> None:
-        partial = self.state_path + ".%d" % os.getpid()
-        try:
-            with open(partial, "w", encoding="utf-8") as out:
-                json.dump(state, out)
-            os.replace(partial, self.state_path)
-        except OSError:
-            pass
-
-
-class Reloader:
-    """The scanning thread of one worker."""
-
-    def __init__(self, watcher: Watcher, interval: float, instance: _Instance, generation: str) -> None:
-        self.watcher = watcher
-        self.interval = interval
-        self.instance = instance
-        self.generation = generation
-        self.thread: Optional[threading.Thread] = None
-        self._announced = False
-        self._scan_seconds = 0.0
-
-    def start_in_worker(self, app_loaded: bool) -> None:
-        worker = uwsgi.worker_id()
-        if worker <= 0 or (self.thread is not None and self.thread.is_alive()):
-            return
-        if worker != 1:
-            self.watcher.forget_inherited()
-        self.thread = threading.Thread(
-            target=self._run, args=(app_loaded,), name="uwsgi_reload", daemon=True
-        )
-        self.thread.start()
-
-    def _run(self, app_loaded: bool) -> None:
-        # The start line reports the files of the loaded app: with lazy-apps,
-        # scan at the settling pace until this worker's app is in.
-        ready = app_loaded
-        while True:
-            try:
-                ready = ready or _app_loaded() or hasattr(sys, "last_value")
-                started = time.perf_counter()
-                changed = self.watcher.check()
-                self._scan_seconds = time.perf_counter() - started
-                if self.watcher.rewritten_by_app:
-                    self._report_rewritten()
-                if ready and not self._announced:
-                    self._announced = True
-                    self._announce()
-                if changed and self._reload(changed):
-                    return
-            except Exception:
-                log("scan failed, will try again: " + printable(traceback.format_exc()))
-            busy = self.watcher.pending or not ready
-            time.sleep(self.watcher.settle if busy else self.interval)
-
-    def _announce(self) -> None:
-        # Once per start of the instance: a worker 1 respawned by max-requests
-        # finds its generation already announced.
-        if uwsgi.worker_id() != 1:
-            return
-        state = self.instance.load_state()
-        if state.get("announced") == self.generation:
-            return
-        state["announced"] = self.generation
-        self.instance.save_state(state)
-        watched = self.watcher.watched_files()
-        log(
-            "watching %d files every %gs (worker 1 scans the instance; other workers "
-            "scan only the modules they import)" % (len(watched), self.interval)
-        )
-        if len(watched) > MANY_FILES:
-            log(
-                "%d files are many: a scan took %.1f ms; uwsgi-reload-ignore can leave out "
-                "trees nobody edits" % (len(watched), self._scan_seconds * 1000)
-            )
-        try:
-            with open("/proc/mounts") as mounts:
-                kind = shared_folder(os.getcwd(), mounts.read())
-        except OSError:
-            kind = ""
-        if kind:
-            log(
-                "the app is on a %s shared folder: inotify-based reloaders miss edits made on "
-                "the host there; uwsgi_reload polls, so it sees them" % kind
-            )
-        for pattern in self.watcher.glob_overflow:
-            log("%s matches more than 10000 files; only the first 10000 are watched" % printable(pattern))
-
-    def _report_rewritten(self) -> None:
-        """Once per instance, name the files the app rewrites itself."""
-        state = self.instance.load_state()
-        known = state.get("rewritten", [])
-        new = [path for path in self.watcher.rewritten_by_app if path not in known]
-        self.watcher.rewritten_by_app.clear()
-        if new:
-            state["rewritten"] = known + new
-            self.instance.save_state(state)
-            log(
-                "%s changed, but the app writes it itself: reloading for it would loop, "
-                "so it is no longer watched (list it in uwsgi-reload-ignore to silence this)"
-                % describe(new)
-            )
-
-    def _reload(self, changed: List[str]) -> bool:
-        if not self.instance.claim_reload():
-            return True  # another worker is reloading the instance already
-        log("%s changed, reloading" % describe(changed))
-        uwsgi.reload()
-        return True
-
-
-def _child_exited(signum: int, frame: Any) -> None:
-    """Nothing to do: being called has already woken the master's event loop."""
-
-
-def wake_master_on_child_exit() -> None:
-    """In the master, before fork: make each worker's exit wake the master at once."""
-    if signal.getsignal(signal.SIGCHLD) is not signal.SIG_DFL:
-        return  # the app has its own handler, or children are ignored: leave it be
-    try:
-        signal.signal(signal.SIGCHLD, _child_exited)
-    except ValueError:
-        return  # not the main thread of the main interpreter: reloads keep uWSGI's pace
-    # SA_RESTART: other system calls of the master and its children carry on
-    # as before; epoll_wait still returns at once.
-    signal.siginterrupt(signal.SIGCHLD, False)
-
-
-def _restore_child_signal() -> None:
-    """In a worker: its own children are the app's business, as without us."""
-    if signal.getsignal(signal.SIGCHLD) is _child_exited:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    return read_options(uwsgi.opt, candidates)
 
 
 def _this_worker() -> Dict[str, Any]:
@@ -252,66 +82,205 @@ def _this_worker() -> Dict[str, Any]:
 
 
 def _respawned() -> bool:
-    """True in a worker that replaced a dead one, to keep start lines to one per start."""
-    return bool(_this_worker().get("respawn_count", 0))
+    """True in a worker that replaced a dead one of the same instance start."""
+    return _this_worker().get("respawn_count", 0) > 0
 
 
 def _app_loaded() -> bool:
-    """In lazy-apps mode, True once this worker has loaded its app."""
-    return bool(_this_worker().get("apps"))
+    """Under lazy-apps, True once this worker has loaded its app."""
+    return bool(_this_worker().get("apps")) or hasattr(sys, "last_value")
+
+
+def _app_files(opt: Dict[str, Any]) -> List[str]:
+    """The wsgi-file uWSGI is about to load: watched from now, and even while it is missing."""
+    files = []
+    for key in ("wsgi-file", "file"):
+        value = opt.get(key)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, bytes):
+                item = os.fsdecode(item)
+            if isinstance(item, str) and item:
+                files.append(item)
+    return files
+
+
+def _open_state(first: bool) -> Optional[InstanceState]:
+    try:
+        directory_fd, path = open_private_directory()
+    except NoPrivatePlace as reason:
+        if first:
+            log(
+                "no private directory for the state workers share (%s): reloads still work, "
+                "but each worker that sees a change may log it and reload" % printable(str(reason))
+            )
+        return None
+    state = InstanceState(directory_fd, instance_key(uwsgi.masterpid()))
+    if first:
+        try:
+            state.remove_stale(master_alive)
+        except OSError:
+            pass
+    return state
+
+
+class _Tick:
+    """How this instance's workers scan, in the words of the start line."""
+
+    def __init__(self, settings: Options, lazy: bool) -> None:
+        self.interval = settings.interval
+        self.problem = ""
+        whole = float(self.interval).is_integer()
+        threads = getattr(uwsgi, "has_threads", True)
+        self.timer = not lazy and (whole or not threads)
+        if self.timer and not whole:
+            self.interval = float(math.ceil(self.interval))
+            self.problem = (
+                "uwsgi-reload-interval = %g needs Python threads (enable-threads = true), since "
+                "uWSGI timers take whole seconds; checking every %gs instead"
+                % (settings.interval, self.interval)
+            )
+        self.inactive = lazy and not threads
+        if self.timer:
+            self.words = "by a uWSGI timer in each worker"
+        elif lazy:
+            self.words = "by a thread in each worker (lazy-apps: a worker cannot set a uWSGI timer)"
+        else:
+            self.words = "by a thread in each worker (uWSGI timers take whole seconds)"
+
+
+def _stat_cost(paths: List[str]) -> float:
+    """Seconds to stat every path once: what a scan costs, without taking its changes."""
+    started = time.perf_counter()
+    for path in paths:
+        try:
+            os.stat(path)
+        except OSError:
+            pass
+    return time.perf_counter() - started
+
+
+def _start_lines(watcher: Watcher, tick: _Tick) -> List[str]:
+    watched = watcher.watched_files()
+    lines = ["watching %d files, checked every %gs %s" % (len(watched), tick.interval, tick.words)]
+    if len(watched) > MANY_FILES:
+        lines.append(
+            "%d files are many: a scan took %.1f ms; uwsgi-reload-ignore can leave out "
+            "trees nobody edits" % (len(watched), _stat_cost(watched) * 1000)
+        )
+    try:
+        with open("/proc/mounts") as mounts:
+            kind = shared_folder(os.getcwd(), mounts.read())
+    except OSError:
+        kind = ""
+    if kind:
+        lines.append(
+            "the app is on a %s shared folder: inotify-based reloaders miss edits made on "
+            "the host there; uwsgi_reload polls, so it sees them" % kind
+        )
+    for pattern in watcher.glob_overflow:
+        lines.append("%s matches more than 10000 files; only the first 10000 are watched" % printable(pattern))
+    try:
+        os.kill(uwsgi.masterpid(), 0)
+    except PermissionError:
+        lines.append(
+            "workers (uid %d) may not signal the master (pid %d): only changes to files the "
+            "workers alone imported can reload; run the master as the workers' user"
+            % (os.getuid(), uwsgi.masterpid())
+        )
+    except OSError:
+        pass
+    return lines
+
+
+def _guarded(function: Any) -> Any:
+    """A tick must never end the thread or escape into uWSGI's signal handler."""
+
+    def guarded(*args: Any) -> None:
+        try:
+            function()
+        except Exception:
+            log("scan failed, will try again: " + printable(traceback.format_exc()))
+
+    return guarded
 
 
 def activate(watcher: Watcher) -> Optional[Reloader]:
     """Start reloading this uWSGI instance; log why not when it cannot."""
     settings, problems = options()
-    first_in_instance = uwsgi.worker_id() == 0 or (uwsgi.worker_id() == 1 and not _respawned())
-    if first_in_instance:
+    in_master = uwsgi.worker_id() == 0
+    first = in_master or (uwsgi.worker_id() == 1 and not _respawned())
+    opt = dict(uwsgi.opt)
+    if first:
         for problem in problems:
             log(problem)
-    for path in server_log_files(dict(uwsgi.opt)):
-        watcher.note_write(path)
-    watcher.watch(*settings.extra)
+    watcher.written_elsewhere(server_log_files(opt))
     watcher.ignore(*settings.ignore)
+    for path in settings.extra:
+        try:
+            watcher.watch(path)
+        except ValueError as error:
+            log(printable(str(error)))
+    for path in _app_files(opt):
+        watcher.watch_error_file(path)
     if not settings.enabled:
-        if first_in_instance:
+        if first:
             log("off (uwsgi-reload = false): files are not watched")
         return None
     if not uwsgi.masterpid():
         log("inactive: reloading needs the master process; add master = true to the uWSGI options")
         return None
-    if not getattr(uwsgi, "has_threads", True):
-        log("inactive: Python threads are off in this uWSGI; add enable-threads = true")
+    tick = _Tick(settings, lazy=not in_master)
+    if tick.inactive:
+        if first:
+            log("inactive: under lazy-apps each worker scans from a thread, and Python threads "
+                "are off in this uWSGI; add enable-threads = true")
         return None
-    if first_in_instance:
-        for line in misconfigurations(dict(uwsgi.opt)):
+    if first:
+        if tick.problem:
+            log(tick.problem)
+        for line in misconfigurations(opt):
             log(line)
     install_hooks(watcher)
-    instance = _Instance()
-    # Tells one start of the instance from the next. uwsgi.started_on counts
-    # whole seconds, and a reload takes less; so the master adds the time of
-    # its import, which its workers inherit and its next exec replaces. Under
-    # lazy-apps only workers import us, and reloads take over a second.
-    generation = "%d" % uwsgi.started_on
-    if uwsgi.worker_id() == 0:
-        generation += ".%d" % time.time_ns()
-    reloader = Reloader(watcher, settings.interval, instance, generation)
-    if uwsgi.worker_id() > 0:
-        # lazy-apps (or an import from app code in a worker): the app is
-        # still loading in this very process.
-        reloader.start_in_worker(app_loaded=False)
-    else:
-        import uwsgidecorators  # needs a master, checked above
+    instance = _open_state(first)
+    reloader = Reloader(watcher, instance, log, describe, lambda watcher: _start_lines(watcher, tick))
+    _exit.install(log, on_stop=instance.remove if instance is not None else lambda: None)
+    scan = _guarded(reloader.tick)
+    if not in_master:
+        # lazy-apps: this worker is loading the app right now; it starts
+        # scanning once the app is in, so the start line counts its files.
+        app_in = False
 
-        def start_after_fork() -> None:
-            try:
-                _restore_child_signal()
-                reloader.start_in_worker(app_loaded=True)
-            except KeyboardInterrupt:
-                # A SIGINT (stop) that arrives before uWSGI has set up the new
-                # worker's own handlers surfaces here as an exception; swallowed,
-                # the master would wait for this worker forever. Stop as asked.
-                os._exit(0)
+        def lazy_tick() -> float:
+            nonlocal app_in
+            if not app_in:
+                if not _app_loaded():
+                    return watcher.settle
+                app_in = True
+                reloader.started(announce=uwsgi.worker_id() == 1 and (instance is not None or first))
+            scan()
+            return tick.interval
 
-        uwsgidecorators.postfork(start_after_fork)
-        wake_master_on_child_exit()
+        _ticks.start_thread(lazy_tick, first_wait=0.0)
+        return reloader
+
+    reloader.leave_signal = _ticks.signal_every_worker(reloader.leave_if_outdated)
+    if tick.timer:
+        _ticks.start_timer(int(tick.interval), scan)
+
+    def started_in_worker() -> None:
+        try:
+            _master.restore_in_worker()
+            watcher.forked(keep_inherited=uwsgi.worker_id() == 1)
+            announce = uwsgi.worker_id() == 1 and (instance is not None or not _respawned())
+            reloader.started(announce)
+            if not tick.timer:
+                _ticks.start_thread(lambda: (scan(), tick.interval)[1], first_wait=tick.interval)
+        except KeyboardInterrupt:
+            # A SIGINT (stop) that arrives before uWSGI has set up the new
+            # worker's own handlers surfaces here as an exception; swallowed,
+            # the master would wait for this worker forever. Stop as asked.
+            os._exit(0)
+
+    _ticks.after_fork(started_in_worker)
+    _master.wake_on_child_exit()
     return reloader

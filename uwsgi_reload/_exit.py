@@ -1,0 +1,89 @@
+"""A worker that leaves does so at once: the app's atexit callbacks, then out.
+
+uWSGI ends a leaving worker (reload, stop, max-requests) with ``Py_Finalize()``
+(``uwsgi_python_atexit``, plugins/python/python_plugin.c). That first joins
+every non-daemon thread, so an APM agent, a queue consumer or a poller started
+by the app holds the worker until the master's ``worker-reload-mercy`` (60 s,
+"NO MERCY"); then it tears the interpreter down, which costs 0.6-0.75 s on a
+real Django or Flask app. ``threading._register_atexit`` callbacks are the
+first thing ``Py_Finalize()`` runs: from there the worker waits a short,
+bounded time for those threads, runs the ``atexit`` callbacks (which flush and
+close the ``logging`` handlers), flushes stdio, and exits with the code uWSGI
+was exiting with. What the teardown alone would have done is skipped: files
+the app left open are not flushed by their destructors.
+
+uWSGI skips all of this, ``Py_Finalize()`` included, for a worker that is busy
+with a request when it is told to go (a stop, or ``worker-reload-mercy``
+running out) and under ``async``: no callback runs there, as without us. With
+``skip-atexit-teardown = true`` uWSGI never calls ``Py_Finalize()`` and this
+does nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Callable, List
+
+import uwsgi
+
+#: How long a leaving worker waits for the app's non-daemon threads, in total.
+THREAD_WAIT = 0.5
+
+# A worker reaches Py_Finalize() from one of two places in core/uwsgi.c:
+# gracefully_kill(), the SIGHUP handler of a reload, which exits with
+# UWSGI_RELOAD_CODE, and end_me(), for SIGINT and SIGTERM or when the request
+# loop ends (max-requests, a reload that found it busy), with UWSGI_END_CODE.
+# Every other exit of a worker happens in a request or before the app is
+# loaded, where uWSGI does not finalize Python. The master ignores the code
+# while it reloads or stops.
+RELOAD_CODE = 17
+END_CODE = 30
+
+
+def install(log: Callable[[str], None], on_stop: Callable[[], None]) -> None:
+    """Make every leaving worker quick. *on_stop* runs when the instance stops."""
+
+    def leave() -> None:
+        if uwsgi.worker_id() <= 0:
+            return  # a mule or a spooler: uWSGI's way
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        # exit() runs inside uWSGI's handler of the signal that ends this
+        # worker, so that signal is blocked here.
+        stopping = signal.SIGINT in blocked
+        still_running = join_threads(THREAD_WAIT)
+        if still_running:
+            log(
+                "worker %d left without waiting more than %gs for its non-daemon thread%s %s"
+                % (uwsgi.worker_id(), THREAD_WAIT, "s" if len(still_running) > 1 else "", ", ".join(still_running))
+            )
+        try:
+            atexit._run_exitfuncs()
+            if stopping:
+                on_stop()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(RELOAD_CODE if signal.SIGHUP in blocked else END_CODE)
+
+    threading._register_atexit(leave)  # type: ignore[attr-defined]  # Python 3.9+
+
+
+def join_threads(timeout: float) -> List[str]:
+    """Wait up to *timeout* s in all for the non-daemon threads; the names of those still running."""
+    deadline = time.monotonic() + timeout
+    current = threading.current_thread()
+    waiting = [
+        thread for thread in threading.enumerate()
+        if not thread.daemon and thread is not current and thread is not threading.main_thread()
+    ]
+    for thread in waiting:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [repr(thread.name) for thread in waiting if thread.is_alive()]

@@ -1,0 +1,190 @@
+"""What a worker does at each tick: scan, and on a change reload the instance once.
+
+Several workers may see one change (each scans what it imported), so the first
+to claim the change in the instance state logs it and reloads; the others stay
+quiet. A claim is a step of the instance's generation: a worker only claims
+from the generation it was started in, so a worker still finishing a request
+after a reload never reloads again for an old change.
+
+Two kinds of reload. When only files that workers imported after the fork
+changed (Django imports views and URLconfs on the first request), the workers
+alone are replaced: the master forks fresh ones, which import the new files;
+no re-exec, no re-import of every library. Any other change (a file the
+master imported, an extra file the master may have read) reloads the whole
+instance, or stale code would be served.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import uwsgi
+
+from ._instance import InstanceState
+from ._scanner import Watcher
+
+#: At most this many files the app writes are shared between workers.
+MAX_APP_WRITTEN = 1000
+
+
+class Reloader:
+    """One worker's scans, and the reloads they call for."""
+
+    def __init__(
+        self,
+        watcher: Watcher,
+        instance: Optional[InstanceState],
+        log: Callable[[str], None],
+        describe: Callable[[List[str]], str],
+        start_line: Callable[[Watcher], List[str]],
+    ) -> None:
+        self.watcher = watcher
+        self.instance = instance
+        self.log = log
+        self.describe = describe
+        self.start_line = start_line
+        #: The uWSGI signal on which outdated workers leave; None where the
+        #: master does not import us (lazy-apps): every reload is then whole.
+        self.leave_signal: Optional[int] = None
+        self.generation = 0
+        self._cannot_reload_said = False
+        if instance is not None:
+            watcher.share_writes(self._publish_write, self._app_written)
+
+    # -- the instance state ----------------------------------------------------
+
+    def _state(self) -> Dict[str, Any]:
+        if self.instance is None:
+            return {}
+        try:
+            return self.instance.read()
+        except OSError:
+            return {}
+
+    def _update(self, change: Callable[[Dict[str, Any]], Any], default: Any) -> Any:
+        if self.instance is None:
+            return default
+        try:
+            return self.instance.update(change)
+        except OSError as error:
+            self.log("cannot update the instance state (%s)" % error)
+            return default
+
+    def _publish_write(self, path: str) -> None:
+        def add(state: Dict[str, Any]) -> None:
+            written = state.setdefault("app_written", [])
+            if path not in written and len(written) < MAX_APP_WRITTEN:
+                written.append(path)
+
+        self._update(add, None)
+
+    def _app_written(self) -> List[str]:
+        return self._state().get("app_written", [])
+
+    # -- a new worker --------------------------------------------------------
+
+    def started(self, announce: bool) -> None:
+        """In a new worker: which generation it serves, and what the app writes.
+
+        *announce*: this worker says that the instance started, or reloaded.
+        """
+        state = self._state()
+        self.generation = state.get("generation", 0)
+        self.watcher.set_aside(state.get("app_written", []))
+        if announce:
+            for line in self._update(self._announcement, self.start_line(self.watcher)):
+                self.log(line)
+
+    def _announcement(self, state: Dict[str, Any]) -> List[str]:
+        lines = self._name_app_written(state, state.get("app_written", []))
+        if state.get("announced") == self.generation:
+            return lines  # a worker respawned (max-requests) in this generation
+        state["announced"] = self.generation
+        claim = state.pop("claim", None)
+        if claim is None:
+            return self.start_line(self.watcher) + lines
+        took = max(0.0, time.time() - claim["at"])
+        return ["reloaded for %s in %.2fs" % (self.describe(claim["files"]), took)] + lines
+
+    # -- at each tick ----------------------------------------------------------
+
+    def tick(self) -> None:
+        changed = self.watcher.check()
+        if self.watcher.rewritten_by_app:
+            self._report_rewritten()
+        if changed:
+            self._reload(changed)
+
+    def _reload(self, changed: List[str]) -> None:
+        workers_only = self.leave_signal is not None and self.watcher.only_own(changed)
+        if not self._update(self._claim("workers" if workers_only else "full", changed), True):
+            return  # another worker is reloading for it already
+        if workers_only:
+            self.log("%s changed, restarting the workers (only they imported it)" % self.describe(changed))
+            uwsgi.signal(self.leave_signal)
+            return
+        self.log("%s changed, reloading" % self.describe(changed))
+        if uwsgi.reload() is None and not self._cannot_reload_said:
+            # py_uwsgi_reload() returns None when kill() fails: the master runs
+            # as another user (master-as-root with uid =).
+            self._cannot_reload_said = True
+            self.log(
+                "cannot reload: this worker (uid %d) may not signal the master (pid %d); "
+                "run the master as the workers' user" % (os.getuid(), uwsgi.masterpid())
+            )
+
+    def _claim(self, kind: str, files: List[str]) -> Callable[[Dict[str, Any]], bool]:
+        def claim(state: Dict[str, Any]) -> bool:
+            current = state.get("generation", 0)
+            if self.generation == current:
+                state["generation"] = current + 1
+                state["claim"] = {"generation": current, "at": time.time(), "kind": kind, "files": files}
+                return True
+            earlier = state.get("claim")
+            if kind == "full" and earlier and earlier["generation"] == self.generation and earlier["kind"] == "workers":
+                # Restarting the workers is under way for a file only they
+                # imported, and this one the master imported: reload it all.
+                earlier.update(kind="full", files=sorted(set(earlier["files"]) | set(files)))
+                return True
+            return False
+
+        return claim
+
+    def leave_if_outdated(self, signum: int) -> None:
+        """The handler of leave_signal: a worker of an older generation leaves.
+
+        It runs between two requests, so uWSGI's graceful exit (SIGHUP to
+        itself) never finds a connection accepted and not yet read.
+        """
+        if self.generation < self._state().get("generation", 0):
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    def _report_rewritten(self) -> None:
+        """Share the files found to be the app's own writes, and name them once per instance."""
+        paths = list(self.watcher.rewritten_by_app)
+        self.watcher.rewritten_by_app.clear()
+
+        def share(state: Dict[str, Any]) -> List[str]:
+            written = state.setdefault("app_written", [])
+            written.extend(path for path in paths if path not in written)
+            del written[MAX_APP_WRITTEN:]
+            return self._name_app_written(state, paths)
+
+        for line in self._update(share, self._name_app_written({}, paths)):
+            self.log(line)
+
+    def _name_app_written(self, state: Dict[str, Any], paths: List[str]) -> List[str]:
+        named = state.setdefault("named", [])
+        new = [path for path in paths if path not in named]
+        named.extend(new)
+        del named[MAX_APP_WRITTEN:]
+        if not new:
+            return []
+        return [
+            "%s %s written by the app itself: reloading for it would loop, so it is no longer "
+            "watched (list it in uwsgi-reload-ignore to silence this)"
+            % (self.describe(new), "is" if len(new) == 1 else "are")
+        ]
