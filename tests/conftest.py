@@ -11,7 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -60,18 +60,25 @@ class Server:
         self.ini_path.write_text(textwrap.dedent(ini).format(port=self.port, **placeholders))
         self.process: Optional[subprocess.Popen] = None
 
-    def start(self, *args: str) -> "Server":
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        env.pop("PYTHONPATH", None)
+    def start(self, *args: str, env: Optional[Dict[str, Optional[str]]] = None, wrapper: Sequence[str] = ()) -> "Server":
+        """Start uWSGI with *args*; *env* sets (or, with None, unsets) variables;
+        *wrapper* is a command uWSGI runs under (``unshare ...``)."""
+        environ = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        environ.pop("PYTHONPATH", None)
+        for name, value in (env or {}).items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [uwsgi_binary(), "--ini", str(self.ini_path), *args],
+                [*wrapper, uwsgi_binary(), "--ini", str(self.ini_path), *args],
                 cwd=str(self.folder),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env=env,
+                env=environ,
             )
         return self
 
@@ -142,10 +149,18 @@ def make_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Call
     servers: List[Server] = []
     request.node.uwsgi_servers = servers
 
-    def make(ini: str, *args: str, folder: Optional[Path] = None, start: bool = True, **placeholders: object) -> Server:
+    def make(
+        ini: str,
+        *args: str,
+        folder: Optional[Path] = None,
+        start: bool = True,
+        env: Optional[Dict[str, Optional[str]]] = None,
+        wrapper: Sequence[str] = (),
+        **placeholders: object,
+    ) -> Server:
         server = Server(folder or tmp_path, ini, **placeholders)
         servers.append(server)
-        return server.start(*args) if start else server
+        return server.start(*args, env=env, wrapper=wrapper) if start else server
 
     try:
         yield make

@@ -13,23 +13,27 @@ from processes import free_port
 
 pytestmark = pytest.mark.uwsgi
 
-
-
 INI = """
 [uwsgi]
 master = true
 processes = {processes}
 http-socket = 127.0.0.1:{port}
 wsgi-file = app.py
-uwsgi-reload-interval = 0.5
+uwsgi-reload-interval = {interval}
 """
 
 
-def ini(*lines: str, processes: int = 2, import_in_ini: bool = True) -> str:
-    text = INI.replace("{processes}", str(processes))
+def ini(*lines: str, processes: int = 2, import_in_ini: bool = True, interval: str = "0.5") -> str:
+    text = INI.replace("{processes}", str(processes)).replace("{interval}", interval)
     if import_in_ini:
         text += "import = uwsgi_reload\n"
     return text + "".join(line + "\n" for line in lines)
+
+
+@pytest.fixture(params=["1", "0.5"], ids=["timer", "thread"])
+def interval(request: pytest.FixtureRequest) -> str:
+    """Whole seconds tick on the uWSGI timer; fractions from a thread in each worker."""
+    return request.param
 
 
 def two_edits_two_reloads(app, server) -> None:
@@ -47,10 +51,16 @@ def two_edits_two_reloads(app, server) -> None:
     assert server.count(STARTED) == 1
 
 
-def test_edit_is_served_and_logged_with_the_file_name(app, make_server):
-    server = make_server(ini())
+TICK_WORDS = {
+    "1": r"every 1s by a uWSGI timer in each worker$",
+    "0.5": r"every 0.5s by a thread in each worker \(uWSGI timers take whole seconds\)$",
+}
+
+
+def test_edit_is_served_and_logged_with_the_file_name(app, make_server, interval):
+    server = make_server(ini(interval=interval))
     server.wait_for_body("one")
-    server.wait_for_log(STARTED)
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked " + TICK_WORDS[interval])
     write(app / "helper.py", 'MESSAGE = "two!"\n')
     server.wait_for_body("two!")
     server.wait_for_log(r"^uwsgi_reload: helper\.py changed, reloading$")
@@ -65,9 +75,9 @@ def test_import_in_app_code_reloads_too(app, make_server):
     assert server.count(r"^uwsgi_reload: helper\.py changed, reloading$") == 1
 
 
-def test_ini_import_and_code_import_make_one_watcher(app, make_server):
+def test_ini_import_and_code_import_make_one_watcher(app, make_server, interval):
     write(app / "app.py", "import uwsgi_reload\n" + (app / "app.py").read_text())
-    server = make_server(ini())
+    server = make_server(ini(interval=interval))
     server.wait_for_body("one")
     two_edits_two_reloads(app, server)
 
@@ -84,10 +94,10 @@ def application(environ, start_response):
 '''
 
 
-def test_module_imported_lazily_in_one_of_four_workers_reloads(tmp_path, make_server):
+def test_module_imported_lazily_in_one_of_four_workers_reloads(tmp_path, make_server, interval):
     write(tmp_path / "app.py", LAZY_APP)
     write(tmp_path / "lazy_view.py", 'MESSAGE = "one"\n')
-    server = make_server(ini(processes=4))
+    server = make_server(ini(processes=4, interval=interval))
     server.wait_for_body("3:one")
     write(tmp_path / "lazy_view.py", 'MESSAGE = "two!"\n')
     # Only the workers imported it: they alone are replaced.
@@ -142,8 +152,8 @@ def test_extra_files_by_glob_two_values_in_one_key_and_a_repeated_key(app, make_
     assert server.count(RELOADED) == len(edits)
 
 
-def test_syntax_error_keeps_serving_and_the_fix_reloads(app, make_server):
-    server = make_server(ini())
+def test_syntax_error_keeps_serving_and_the_fix_reloads(app, make_server, interval):
+    server = make_server(ini(interval=interval))
     server.wait_for_body("one")
     write(app / "helper.py", 'MESSAGE = "two"\nbroken = (\n')
     server.wait_for_log(RELOADED)
@@ -163,10 +173,10 @@ def test_syntax_error_keeps_serving_and_the_fix_reloads(app, make_server):
     ],
     ids=["wsgi-file-syntax-error", "name-error-in-module", "import-error-in-module"],
 )
-def test_server_started_broken_serves_once_fixed(app, make_server, broken_file, broken_text):
+def test_server_started_broken_serves_once_fixed(app, make_server, interval, broken_file, broken_text):
     good_text = (app / broken_file).read_text()
     write(app / broken_file, broken_text)
-    server = make_server(ini())
+    server = make_server(ini(interval=interval))
     server.wait_for_log(r"no python application found|unable to load app|callable not found")
     server.wait_for_status(500)
     fixed = good_text.replace('"one"', '"fixed"') if broken_file == "helper.py" else good_text + "\n"
@@ -175,7 +185,7 @@ def test_server_started_broken_serves_once_fixed(app, make_server, broken_file, 
     server.wait_for_log(r"^uwsgi_reload: %s changed, reloading$" % broken_file.replace(".", r"\."))
 
 
-def test_burst_of_thirty_files_gives_one_reload(tmp_path, make_server):
+def test_burst_of_thirty_files_gives_one_reload(tmp_path, make_server, interval):
     modules = ["part%d" % number for number in range(30)]
     write(tmp_path / "app.py", "import %s\n" % ", ".join(modules) + '''
 def application(environ, start_response):
@@ -185,7 +195,7 @@ def application(environ, start_response):
     for name in modules:
         write(tmp_path / (name + ".py"), "VALUE = 1\n")
     write(tmp_path / "canary.txt", "0\n")
-    server = make_server(ini("uwsgi-reload-extra-files = canary.txt"))
+    server = make_server(ini("uwsgi-reload-extra-files = canary.txt", interval=interval))
     server.wait_for_body("30")
     server.wait_for_log(STARTED)
     for name in modules:  # like a `git checkout`: ~1 s of writes
@@ -281,10 +291,10 @@ def test_http_router_and_need_app_are_named_at_start(app, make_server):
     assert server.count(r"^uwsgi_reload: the http router") == 1
 
 
-def test_app_rewriting_a_watched_file_at_every_start_does_not_loop(app, make_server):
+def test_app_rewriting_a_watched_file_at_every_start_does_not_loop(app, make_server, interval):
     write(app / "app.py", "import pathlib, time\n"
           "pathlib.Path('state.dat').write_text(str(time.time_ns()))\n" + (app / "app.py").read_text())
-    server = make_server(ini("uwsgi-reload-extra-files = %d*.dat"))
+    server = make_server(ini("uwsgi-reload-extra-files = %d*.dat", interval=interval))
     rewritten = r"^uwsgi_reload: state\.dat is written by the app itself"
     server.wait_for_log(rewritten)
     server.wait_for_body("one")

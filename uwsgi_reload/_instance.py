@@ -36,7 +36,7 @@ class NoPrivatePlace(Exception):
     """No directory where the state would be safe: the message says why."""
 
 
-def _candidate_bases(environ: Mapping[str, str]) -> List[str]:
+def candidate_bases(environ: Mapping[str, str] = os.environ) -> List[str]:
     """Where a private directory may go: the per-user runtime dir first, then the temp dirs."""
     bases = [environ.get("XDG_RUNTIME_DIR", "")]
     bases += [environ.get(name, "") for name in ("TMPDIR", "TEMP", "TMP")]
@@ -49,7 +49,7 @@ def _candidate_bases(environ: Mapping[str, str]) -> List[str]:
 
 
 def _verified(fd: int, uid: int) -> str:
-    """'' when *fd* is a directory only *uid* owns and can enter, else why not."""
+    """'' when *fd* is a writable directory only *uid* owns and can enter, else why not."""
     st = os.fstat(fd)
     if not _stat.S_ISDIR(st.st_mode):
         return "not a directory"
@@ -57,13 +57,13 @@ def _verified(fd: int, uid: int) -> str:
         return "owned by uid %d" % st.st_uid
     if st.st_mode & 0o077:
         return "mode %o lets other users in" % _stat.S_IMODE(st.st_mode)
+    if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
+        return os.strerror(errno.EROFS)
     return ""
 
 
-def open_private_directory(
-    environ: Mapping[str, str] = os.environ, uid: Optional[int] = None
-) -> "Tuple[int, str]":
-    """A descriptor of this user's private directory, and its path.
+def open_private_directory(bases: List[str], uid: Optional[int] = None) -> "Tuple[int, str, List[str]]":
+    """A descriptor of this user's private directory, its path, and why earlier places were refused.
 
     The first usable base gets ``uwsgi_reload-<uid>``, created with mode 0700
     if needed. One that exists but is not private (someone else made it, or
@@ -72,11 +72,13 @@ def open_private_directory(
     """
     uid = os.geteuid() if uid is None else uid
     name = DIRECTORY_NAME % uid
-    refused = []
-    for base in _candidate_bases(environ):
+    refused: List[str] = []
+    for base in bases:
         path = os.path.join(base, name)
         try:
             base_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue  # e.g. no /usr/tmp: nothing to say
         except OSError as error:
             refused.append("%s: %s" % (base, error.strerror))
             continue
@@ -94,7 +96,7 @@ def open_private_directory(
             os.close(base_fd)
         problem = _verified(fd, uid)
         if not problem:
-            return fd, path
+            return fd, path, refused
         os.close(fd)
         refused.append("%s: %s" % (path, problem))
     raise NoPrivatePlace("; ".join(refused) or "no temporary directory is set")
@@ -157,8 +159,9 @@ class InstanceState:
         self._directory_fd = directory_fd
         self.name = key + ".json"
 
-    def _open(self) -> int:
-        fd = os.open(self.name, _OPEN_FLAGS, 0o600, dir_fd=self._directory_fd)
+    def _open(self, create: bool) -> int:
+        flags = _OPEN_FLAGS if create else _OPEN_FLAGS & ~os.O_CREAT
+        fd = os.open(self.name, flags, 0o600, dir_fd=self._directory_fd)
         st = os.fstat(fd)
         if not _stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1:
             os.close(fd)
@@ -166,8 +169,8 @@ class InstanceState:
         return fd
 
     @contextmanager
-    def _locked(self) -> Iterator[int]:
-        fd = self._open()
+    def _locked(self, create: bool) -> Iterator[int]:
+        fd = self._open(create)
         try:
             deadline = time.monotonic() + LOCK_WAIT
             while True:
@@ -193,12 +196,15 @@ class InstanceState:
             return {}
 
     def read(self) -> Dict[str, Any]:
-        with self._locked() as fd:
-            return self._read(fd)
+        try:
+            with self._locked(create=False) as fd:
+                return self._read(fd)
+        except FileNotFoundError:
+            return {}
 
     def update(self, change: Callable[[Dict[str, Any]], Any]) -> Any:
         """Apply *change* to the state under the lock; return what it returns."""
-        with self._locked() as fd:
+        with self._locked(create=True) as fd:
             state = self._read(fd)
             result = change(state)
             data = json.dumps(_clean(state)).encode("utf-8")

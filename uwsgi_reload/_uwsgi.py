@@ -20,7 +20,14 @@ import uwsgi
 from . import _exit, _master, _ticks
 from ._diagnostics import misconfigurations, server_log_files, shared_folder
 from ._hooks import install as install_hooks
-from ._instance import InstanceState, NoPrivatePlace, instance_key, master_alive, open_private_directory
+from ._instance import (
+    InstanceState,
+    NoPrivatePlace,
+    candidate_bases,
+    instance_key,
+    master_alive,
+    open_private_directory,
+)
 from ._options import Options, printable, read_options
 from ._reloader import Reloader
 from ._scanner import Watcher
@@ -106,7 +113,7 @@ def _app_files(opt: Dict[str, Any]) -> List[str]:
 
 def _open_state(first: bool) -> Optional[InstanceState]:
     try:
-        directory_fd, path = open_private_directory()
+        directory_fd, path, refused = open_private_directory(candidate_bases())
     except NoPrivatePlace as reason:
         if first:
             log(
@@ -114,6 +121,8 @@ def _open_state(first: bool) -> Optional[InstanceState]:
                 "but each worker that sees a change may log it and reload" % printable(str(reason))
             )
         return None
+    if first and refused:
+        log("the workers share their state in %s (refused: %s)" % (printable(path), printable("; ".join(refused))))
     state = InstanceState(directory_fd, instance_key(uwsgi.masterpid()))
     if first:
         try:
