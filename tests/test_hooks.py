@@ -166,3 +166,28 @@ def test_record_imports_again_retargets_the_hook_without_wrapping_twice(import_h
     assert SourceFileLoader.path_stats is installed
     assert second.watched_files() == [path]
     assert path not in first.watched_files()
+
+
+def test_excepthook_watches_where_a_module_not_found_would_be_created(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "excepthook", lambda *args: None)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    watcher = Watcher(modules={})
+    record_failed_imports(watcher)
+    error = raised(lambda: importlib.import_module("uwsgi_reload_test_deleted_helper"))
+
+    sys.excepthook(type(error), error, error.__traceback__)
+
+    assert str(tmp_path / "uwsgi_reload_test_deleted_helper.py") in watcher.watched_files()
+    created = write(tmp_path / "uwsgi_reload_test_deleted_helper.py", "X = 1\n")
+    assert watcher.scan() == [created]
+
+
+def test_a_file_compiled_by_py_compile_is_not_taken_for_an_import(import_hook, tmp_path):
+    import py_compile
+
+    watcher = import_hook(Watcher(modules={}))
+    source = write(tmp_path / "generated.py", "X = 1\n")
+
+    py_compile.compile(source, cfile=str(tmp_path / "generated.pyc"))
+
+    assert watcher.watched_files() == []

@@ -39,7 +39,10 @@ def record_imports(watcher: Watcher) -> None:
 
     def path_stats(self: SourceFileLoader, path: str) -> dict:
         stats = original(self, path)
-        path_stats._uwsgi_reload_watcher.note_import(path, read_signature(path))  # type: ignore[attr-defined]
+        # py_compile and compileall use a loader named "<py_compile>" to
+        # write bytecode: that file is compiled, not imported.
+        if not str(getattr(self, "name", "")).startswith("<"):
+            path_stats._uwsgi_reload_watcher.note_import(path, read_signature(path))  # type: ignore[attr-defined]
         return stats
 
     path_stats._uwsgi_reload_watcher = watcher  # type: ignore[attr-defined]

@@ -132,22 +132,36 @@ def _open_state(first: bool) -> Optional[InstanceState]:
     return state
 
 
+#: Options that run the workers' requests on an async loop engine, where a
+#: real thread of ours beside the loop proved unreliable (gevent's
+#: monkey-patching happens after the fork, under a thread already running).
+ASYNC_LOOP_KEYS = ("gevent", "async", "ugreen", "greenlet", "asyncio", "tornado", "loop")
+
+
+def _async_loop(opt: Dict[str, Any]) -> str:
+    """The option that puts the workers on an async loop engine, or ''."""
+    for key in ASYNC_LOOP_KEYS:
+        value = opt.get(key)
+        if value not in (None, b"", b"0", b"1"):  # async = 1 is the plain loop
+            return key
+    return ""
+
+
 class _Tick:
     """How this instance's workers scan, in the words of the start line."""
 
-    def __init__(self, settings: Options, lazy: bool) -> None:
+    def __init__(self, settings: Options, lazy: bool, opt: Dict[str, Any]) -> None:
         self.interval = settings.interval
         self.problem = ""
         whole = float(self.interval).is_integer()
         threads = getattr(uwsgi, "has_threads", True)
-        self.timer = not lazy and (whole or not threads)
+        async_loop = _async_loop(opt)
+        self.timer = not lazy and (whole or not threads or bool(async_loop))
         if self.timer and not whole:
             self.interval = float(math.ceil(self.interval))
-            self.problem = (
-                "uwsgi-reload-interval = %g needs Python threads (enable-threads = true), since "
-                "uWSGI timers take whole seconds; checking every %gs instead"
-                % (settings.interval, self.interval)
-            )
+            reason = "%s = is on" % async_loop if async_loop else "Python threads are off (enable-threads = true)"
+            self.problem = "uwsgi-reload-interval = %g: %s, so a uWSGI timer scans, in whole seconds: every %gs" % (
+                settings.interval, reason, self.interval)
         self.inactive = lazy and not threads
         if self.timer:
             self.words = "by a uWSGI timer in each worker"
@@ -238,7 +252,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     if not uwsgi.masterpid():
         log("inactive: reloading needs the master process; add master = true to the uWSGI options")
         return None
-    tick = _Tick(settings, lazy=not in_master)
+    tick = _Tick(settings, lazy=not in_master, opt=opt)
     if tick.inactive:
         if first:
             log("inactive: under lazy-apps each worker scans from a thread, and Python threads "

@@ -1,0 +1,134 @@
+"""The reload itself: leaving workers are quick whatever the app runs, and a
+change only workers imported restarts the workers alone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import READY, RELOADED, STARTED, WORKERS_ONLY, Server, wait_until, write
+from test_reload import ini
+
+pytestmark = pytest.mark.uwsgi
+
+STUCK_THREAD_APP = '''
+import atexit, os, threading, time, helper
+
+def loop():  # an APM agent, a queue consumer, a poller: never ends
+    while True:
+        time.sleep(0.1)
+
+def note_exit():
+    with open("exits.txt", "a") as exits:
+        exits.write("%d\\n" % os.getpid())
+
+atexit.register(note_exit)
+started = []
+
+def application(environ, start_response):
+    if not started:
+        started.append(threading.Thread(target=loop, name="poller").start())
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [helper.MESSAGE.encode()]
+'''
+
+NO_MERCY = r"taking too much time to die|NO MERCY"
+
+
+def serve_from_every_worker(server: Server, body: str, workers: int = 2) -> None:
+    """Ask until each worker of this generation has answered (and so started its thread)."""
+    since = len(server.log())
+
+    def every_worker() -> bool:
+        assert server.get() == (200, body)
+        return len(set(re.findall(r"^\[pid: (\d+)\|", server.log()[since:], re.MULTILINE))) >= workers
+
+    wait_until(every_worker, 40, "an answer from each of %d workers" % workers, server.tail)
+
+
+def test_a_non_daemon_thread_holds_neither_a_reload_nor_a_stop(app, make_server):
+    write(app / "app.py", STUCK_THREAD_APP)
+    server = make_server(ini("worker-reload-mercy = 30"))
+    server.wait_for_body("one")
+    serve_from_every_worker(server, "one")
+
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+
+    server.wait_for_body("two!")
+    server.wait_for_log(r"^uwsgi_reload: worker \d left without waiting more than 0.5s "
+                        r"for its non-daemon thread 'poller'$")
+    server.wait_for_log(READY)
+    serve_from_every_worker(server, "two!")
+    server.stop()
+    assert not server.alive()
+    assert server.count(NO_MERCY) == 0
+    assert server.count(r"non-daemon thread 'poller'$") >= 3  # the reload's workers, then the stop's
+
+
+def test_the_apps_atexit_callbacks_run_when_workers_leave(app, make_server):
+    write(app / "app.py", STUCK_THREAD_APP)
+    server = make_server(ini())
+    server.wait_for_body("one")
+    pids = {int(pid) for pid in re.findall(r"spawned uWSGI worker \d \(pid: (\d+)", server.log())}
+
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+
+    wait_until(lambda: (app / "exits.txt").exists() and
+               pids <= {int(line) for line in (app / "exits.txt").read_text().split()},
+               40, "an atexit line from each old worker", server.tail)
+
+
+LAZY_VIEW_APP = '''
+import helper
+
+def application(environ, start_response):
+    import view  # imported by each worker on its first request, as Django does
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("%s/%s" % (helper.MESSAGE, view.MESSAGE)).encode()]
+'''
+
+
+@pytest.fixture
+def lazy_view_app(app: Path) -> Path:
+    write(app / "app.py", LAZY_VIEW_APP)
+    write(app / "view.py", 'MESSAGE = "view one"\n')
+    return app
+
+
+def test_a_worker_imported_edit_and_a_master_imported_edit_are_each_served(lazy_view_app, make_server):
+    server = make_server(ini(processes=4))
+    server.wait_for_body("one/view one")
+
+    write(lazy_view_app / "view.py", 'MESSAGE = "view two"\n')
+    server.wait_for_body("one/view two")
+    server.wait_for_log(r"^uwsgi_reload: view\.py " + WORKERS_ONLY)
+    server.wait_for_log(READY)
+
+    write(lazy_view_app / "helper.py", 'MESSAGE = "two"\n')
+    server.wait_for_body("two/view two")
+    server.wait_for_log(r"^uwsgi_reload: helper\.py changed, reloading$")
+    server.wait_for_log(READY, count=2)
+    assert server.count(RELOADED) == 2
+    assert server.count(r"^binary reloading uWSGI") == 1  # only the master-imported edit re-execs
+
+
+def test_workers_respawned_by_max_requests_do_not_reload_again(lazy_view_app, make_server):
+    server = make_server(ini("max-requests = 3", "min-worker-lifetime = 1", processes=2))
+    server.wait_for_body("one/view one")
+    server.wait_for_log(STARTED)
+    write(lazy_view_app / "view.py", 'MESSAGE = "view two"\n')
+    server.wait_for_body("one/view two")
+    server.wait_for_log(READY)
+
+    respawns = server.count(r"Respawned uWSGI worker")
+    wait_until(lambda: server.get() == (200, "one/view two") and server.count(r"Respawned uWSGI worker") >= respawns + 6,
+               60, "six respawns by max-requests", server.tail)
+    # A reload for a later edit: a respawned worker that reloaded again for
+    # view.py would have logged it by then.
+    write(lazy_view_app / "helper.py", 'MESSAGE = "two"\n')
+    server.wait_for_body("two/view two")
+    assert server.count(r"^uwsgi_reload: view\.py changed") == 1
+    assert server.count(RELOADED) == 2
