@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import shutil
@@ -11,7 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
 
@@ -194,3 +195,52 @@ def app(tmp_path: Path) -> Path:
     write(tmp_path / "app.py", APP)
     write(tmp_path / "helper.py", 'MESSAGE = "one"\n')
     return tmp_path
+
+
+class Facts(NamedTuple):
+    """What the uWSGI under test is, asked from inside it: the tests run on
+    several (PyPI old and new, Debian's, pyuwsgi), configured by UWSGI_*
+    environment variables (``.ci/run``)."""
+
+    version: str
+    threads: bool
+    decorators: bool
+    pyuwsgi: bool
+    gevent: bool
+
+
+PROBE = '''
+import json, sys, uwsgi
+try:
+    import uwsgidecorators
+    decorators = True
+except Exception:
+    decorators = False
+try:
+    import gevent
+    gevent_loop = True
+except ImportError:
+    gevent_loop = False
+with open("facts.json", "w") as facts:
+    json.dump({"version": uwsgi.version.decode() if isinstance(uwsgi.version, bytes) else uwsgi.version,
+               "threads": bool(getattr(uwsgi, "has_threads", True)), "decorators": decorators,
+               "pyuwsgi": "pyuwsgi" in sys.modules, "gevent": gevent_loop}, facts)
+'''
+
+
+@pytest.fixture(scope="session")
+def uwsgi_facts(tmp_path_factory: pytest.TempPathFactory) -> Facts:
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "probe.py").write_text(PROBE)
+    (folder / "app.py").write_text("def application(environ, start_response):\n    return []\n")
+    server = Server(folder, "[uwsgi]\nmaster = true\nhttp-socket = 127.0.0.1:{port}\nimport = probe\nwsgi-file = app.py\n")
+    try:
+        server.start()
+        wait_until(lambda: (folder / "facts.json").exists(), TIMEOUT, "the probe's facts", server.tail)
+    finally:
+        server.stop()
+    facts = json.loads((folder / "facts.json").read_text())
+    # The gevent loop is a plugin: built into PyPI's uWSGI, a package of its own in Debian.
+    options = subprocess.run([uwsgi_binary(), "--help"], capture_output=True, text=True, timeout=60).stdout
+    facts["gevent"] = facts["gevent"] and "--gevent " in options
+    return Facts(**facts)

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.uwsgi
 # -- deleted, then created again -------------------------------------------------
 
 
+@pytest.mark.core
 def test_a_deleted_module_reloads_and_creating_it_again_reloads_again(app, make_server):
     server = make_server(ini())
     server.wait_for_body("one")
@@ -218,8 +219,10 @@ def test_under_an_emperor_each_line_names_its_vassal(tmp_path, make_server):
 
 
 @pytest.mark.parametrize("interval", ["1", "0.5"])
-def test_under_gevent_with_monkey_patching_the_timer_scans_and_reloads_leave_no_error(app, make_server, interval):
-    pytest.importorskip("gevent")
+def test_under_gevent_with_monkey_patching_the_timer_scans_and_reloads_leave_no_error(app, make_server, interval,
+                                                                                      uwsgi_facts):
+    if not uwsgi_facts.gevent:
+        pytest.skip("uWSGI %s has no gevent loop here" % uwsgi_facts.version)
     server = make_server(ini("gevent = 10", "gevent-monkey-patch = true", interval=interval))
     server.wait_for_body("one")
     # A thread of ours beside gevent's loop missed edits now and then: the

@@ -198,3 +198,19 @@ def test_remove_deletes_the_state_and_tolerates_its_absence(private):
 
     assert state.read() == {}
     assert not (path / "key.json").exists()
+
+
+def test_a_process_killed_between_the_write_and_the_truncation_leaves_a_state_that_reads(private, monkeypatch):
+    fd, path = private
+    state = InstanceState(fd, "key")
+    state.update(lambda data: data.update(app_written=["/app/%d.log" % n for n in range(50)]))
+
+    def killed(fd, length):
+        raise SystemExit("killed before the truncation")
+
+    monkeypatch.setattr(os, "ftruncate", killed)
+    with pytest.raises(SystemExit):
+        state.update(lambda data: data.update(generation=7, app_written=[]))
+    monkeypatch.undo()
+
+    assert state.read() == {"generation": 7, "app_written": []}

@@ -51,16 +51,17 @@ def two_edits_two_reloads(app, server) -> None:
     assert server.count(STARTED) == 1
 
 
-TICK_WORDS = {
-    "1": r"every 1s by a uWSGI timer in each worker$",
-    "0.5": r"every 0.5s by a thread in each worker \(uWSGI timers take whole seconds\)$",
-}
+TIMER_WORDS = r"every 1s by a uWSGI timer in each worker$"
+THREAD_WORDS = r"every 0.5s by a thread in each worker \(uWSGI timers take whole seconds\)$"
 
 
-def test_edit_is_served_and_logged_with_the_file_name(app, make_server, interval):
+@pytest.mark.core
+def test_edit_is_served_and_logged_with_the_file_name(app, make_server, interval, uwsgi_facts):
     server = make_server(ini(interval=interval))
     server.wait_for_body("one")
-    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked " + TICK_WORDS[interval])
+    # Without Python threads (uWSGI before 2.0.27, Debian's) the timer serves, in whole seconds.
+    thread = interval == "0.5" and uwsgi_facts.threads
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked " + (THREAD_WORDS if thread else TIMER_WORDS))
     write(app / "helper.py", 'MESSAGE = "two!"\n')
     server.wait_for_body("two!")
     server.wait_for_log(r"^uwsgi_reload: helper\.py changed, reloading$")
@@ -75,6 +76,7 @@ def test_import_in_app_code_reloads_too(app, make_server):
     assert server.count(r"^uwsgi_reload: helper\.py changed, reloading$") == 1
 
 
+@pytest.mark.core
 def test_ini_import_and_code_import_make_one_watcher(app, make_server, interval):
     write(app / "app.py", "import uwsgi_reload\n" + (app / "app.py").read_text())
     server = make_server(ini(interval=interval))
@@ -94,6 +96,7 @@ def application(environ, start_response):
 '''
 
 
+@pytest.mark.core
 def test_module_imported_lazily_in_one_of_four_workers_reloads(tmp_path, make_server, interval):
     write(tmp_path / "app.py", LAZY_APP)
     write(tmp_path / "lazy_view.py", 'MESSAGE = "one"\n')
@@ -106,7 +109,14 @@ def test_module_imported_lazily_in_one_of_four_workers_reloads(tmp_path, make_se
     assert server.count(RELOADED) == 1
 
 
-def test_lazy_apps_with_respawns_still_reload_once_per_edit(app, make_server):
+def needs_threads(facts) -> None:
+    if not facts.threads:
+        pytest.skip("lazy-apps needs Python threads, off in uWSGI %s: test_lazy_apps_without_threads_says_so" % facts.version)
+
+
+@pytest.mark.core
+def test_lazy_apps_with_respawns_still_reload_once_per_edit(app, make_server, uwsgi_facts):
+    needs_threads(uwsgi_facts)
     # uWSGI recycles a worker only once it has lived min-worker-lifetime (10 s).
     server = make_server(ini("lazy-apps = true", "max-requests = 5", "min-worker-lifetime = 1", processes=4))
     server.wait_for_body("one")
@@ -125,6 +135,8 @@ def test_lazy_apps_with_respawns_still_reload_once_per_edit(app, make_server):
     assert server.count(RELOADED) == 3
     assert server.count(r"^binary reloading uWSGI") == 3
     assert server.count(r"The work of process \d+ is done") >= 10
+    # One start line, and one end line per reload, whatever the respawns did.
+    assert (server.count(STARTED), server.count(READY)) == (1, 3)
 
 
 def test_extra_files_by_glob_two_values_in_one_key_and_a_repeated_key(app, make_server):
@@ -152,6 +164,7 @@ def test_extra_files_by_glob_two_values_in_one_key_and_a_repeated_key(app, make_
     assert server.count(RELOADED) == len(edits)
 
 
+@pytest.mark.core
 def test_syntax_error_keeps_serving_and_the_fix_reloads(app, make_server, interval):
     server = make_server(ini(interval=interval))
     server.wait_for_body("one")
@@ -164,6 +177,7 @@ def test_syntax_error_keeps_serving_and_the_fix_reloads(app, make_server, interv
     server.wait_for_body("fixed")
 
 
+@pytest.mark.core
 @pytest.mark.parametrize(
     "broken_file, broken_text",
     [
@@ -185,6 +199,7 @@ def test_server_started_broken_serves_once_fixed(app, make_server, interval, bro
     server.wait_for_log(r"^uwsgi_reload: %s changed, reloading$" % broken_file.replace(".", r"\."))
 
 
+@pytest.mark.core
 def test_burst_of_thirty_files_gives_one_reload(tmp_path, make_server, interval):
     modules = ["part%d" % number for number in range(30)]
     write(tmp_path / "app.py", "import %s\n" % ", ".join(modules) + '''
@@ -249,6 +264,7 @@ def test_reload_false_turns_the_watcher_off(app, make_server):
     assert server.count(r"^uwsgi_reload: (watching|.*changed)") == 0
 
 
+@pytest.mark.core
 def test_without_master_one_line_says_how_to_fix_and_the_app_serves(app, make_server):
     server = make_server(ini().replace("master = true", "master = false"))
     server.wait_for_body("one")
@@ -266,8 +282,30 @@ def test_bad_option_value_is_named_and_the_default_used(app, make_server):
 
 
 def test_interval_set_on_the_command_line(app, make_server):
-    server = make_server(ini().replace("uwsgi-reload-interval = 0.5\n", ""), "--set-placeholder", "uwsgi-reload-interval=0.25")
-    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked every 0.25s")
+    server = make_server(ini().replace("uwsgi-reload-interval = 0.5\n", ""), "--set-placeholder", "uwsgi-reload-interval=2")
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked every 2s")
+
+
+@pytest.mark.core
+def test_a_fractional_interval_without_threads_ticks_on_the_timer_and_says_so(app, make_server, uwsgi_facts):
+    if uwsgi_facts.threads:
+        pytest.skip("Python threads are on in uWSGI %s" % uwsgi_facts.version)
+    server = make_server(ini(interval="0.5"))
+    server.wait_for_log(r"^uwsgi_reload: uwsgi-reload-interval = 0.5: Python threads are off \(enable-threads = true\), "
+                        r"so a uWSGI timer scans, in whole seconds: every 1s$")
+    server.wait_for_body("one")
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+
+
+@pytest.mark.core
+def test_lazy_apps_without_threads_says_so(app, make_server, uwsgi_facts):
+    if uwsgi_facts.threads:
+        pytest.skip("Python threads are on in uWSGI %s" % uwsgi_facts.version)
+    server = make_server(ini("lazy-apps = true"))
+    server.wait_for_body("one")
+    server.wait_for_log(r"^uwsgi_reload: inactive: under lazy-apps each worker scans from a thread, and Python "
+                        r"threads are off in this uWSGI; add enable-threads = true$")
 
 
 def test_edit_between_import_and_first_scan_is_not_lost(app, make_server):

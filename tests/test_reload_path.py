@@ -48,6 +48,7 @@ def serve_from_every_worker(server: Server, body: str, workers: int = 2) -> None
     wait_until(every_worker, 40, "an answer from each of %d workers" % workers, server.tail)
 
 
+@pytest.mark.core
 def test_a_non_daemon_thread_holds_neither_a_reload_nor_a_stop(app, make_server):
     write(app / "app.py", STUCK_THREAD_APP)
     server = make_server(ini("worker-reload-mercy = 30"))
@@ -98,6 +99,7 @@ def lazy_view_app(app: Path) -> Path:
     return app
 
 
+@pytest.mark.core
 def test_a_worker_imported_edit_and_a_master_imported_edit_are_each_served(lazy_view_app, make_server):
     server = make_server(ini(processes=4))
     server.wait_for_body("one/view one")
@@ -132,3 +134,22 @@ def test_workers_respawned_by_max_requests_do_not_reload_again(lazy_view_app, ma
     server.wait_for_body("two/view two")
     assert server.count(r"^uwsgi_reload: view\.py changed") == 1
     assert server.count(RELOADED) == 2
+
+
+@pytest.mark.core
+def test_under_pyuwsgi_without_binary_path_the_instance_lives_and_says_what_to_add(lazy_view_app, make_server,
+                                                                                   uwsgi_facts):
+    if not uwsgi_facts.pyuwsgi:
+        pytest.skip("runs under pyuwsgi (the uWSGI wheel), not uWSGI %s" % uwsgi_facts.version)
+    server = make_server(ini(processes=2), env={"UWSGI_BINARY_PATH": None})
+    server.wait_for_body("one/view one")
+    server.wait_for_log(r"^uwsgi_reload: under pyuwsgi in a virtualenv a reload re-execs the base interpreter, .* "
+                        r"add binary-path = \S+/bin/python to the uWSGI options; until then only files the "
+                        r"workers alone imported reload$")
+
+    write(lazy_view_app / "view.py", 'MESSAGE = "view two"\n')
+    server.wait_for_body("one/view two")
+    write(lazy_view_app / "helper.py", 'MESSAGE = "two"\n')
+    server.wait_for_log(r"^uwsgi_reload: helper\.py changed, not reloading: under pyuwsgi")
+    assert server.get() == (200, "one/view two")
+    assert server.alive()

@@ -104,3 +104,20 @@ def server_log_files(opt: Dict[str, Any]) -> List[str]:
         except OSError:
             pass
     return [path for path in paths if not path.startswith(("pipe:", "socket:", "/dev/"))]
+
+
+def reexec_breaks(target: str, prefix: str, base_prefix: str, pyuwsgi: bool) -> str:
+    """The ini line that keeps a pyuwsgi instance alive across reloads, or '' when it is fine.
+
+    A reload re-execs *target* (``binary-path``, else ``/proc/self/exe``).
+    pyuwsgi runs uWSGI inside a Python interpreter; in a virtualenv that
+    interpreter is usually a link to the base one, which /proc/self/exe
+    resolves, and the base interpreter cannot import pyuwsgi: the first
+    reload kills the instance (uWSGI #2478).
+    """
+    if not pyuwsgi or prefix == base_prefix:
+        return ""
+    home = os.path.dirname(os.path.dirname(target))
+    if os.path.exists(os.path.join(home, "pyvenv.cfg")) or os.path.exists(os.path.join(os.path.dirname(target), "pyvenv.cfg")):
+        return ""
+    return "binary-path = %s" % os.path.join(prefix, "bin", "python")

@@ -186,30 +186,35 @@ class InstanceState:
             os.close(fd)  # releases the lock
 
     @staticmethod
-    def _read(fd: int) -> Dict[str, Any]:
+    def _read(fd: int) -> "Tuple[Dict[str, Any], int]":
+        """The state, and how many bytes the file holds."""
         data = os.pread(fd, MAX_STATE_BYTES + 1, 0)
         if not data or len(data) > MAX_STATE_BYTES:
-            return {}
+            return {}, len(data)
         try:
-            return _clean(json.loads(data.decode("utf-8")))
+            return _clean(json.loads(data.decode("utf-8"))), len(data)
         except ValueError:
-            return {}
+            return {}, len(data)
 
     def read(self) -> Dict[str, Any]:
         try:
             with self._locked(create=False) as fd:
-                return self._read(fd)
+                return self._read(fd)[0]
         except FileNotFoundError:
             return {}
 
     def update(self, change: Callable[[Dict[str, Any]], Any]) -> Any:
         """Apply *change* to the state under the lock; return what it returns."""
         with self._locked(create=True) as fd:
-            state = self._read(fd)
+            state, size = self._read(fd)
             result = change(state)
             data = json.dumps(_clean(state)).encode("utf-8")
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
+            # One write, padded with spaces (valid JSON) over the old content,
+            # then the truncation: a worker that exits between the two (its
+            # thread dies with it) leaves a state that still reads.
+            os.pwrite(fd, data.ljust(size), 0)
+            if size > len(data):
+                os.ftruncate(fd, len(data))
             return result
 
     def remove(self) -> None:

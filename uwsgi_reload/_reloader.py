@@ -36,23 +36,24 @@ class Reloader:
     def __init__(
         self,
         watcher: Watcher,
-        instance: Optional[InstanceState],
         log: Callable[[str], None],
         describe: Callable[[List[str]], str],
-        start_line: Callable[[Watcher], List[str]],
+        start_lines: Callable[[Watcher], List[str]],
     ) -> None:
         self.watcher = watcher
-        self.instance = instance
+        self.instance: Optional[InstanceState] = None
         self.log = log
         self.describe = describe
-        self.start_line = start_line
+        self._start_lines = start_lines
+        self._notes: List[str] = []
         #: The uWSGI signal on which outdated workers leave; None where the
         #: master does not import us (lazy-apps): every reload is then whole.
         self.leave_signal: Optional[int] = None
+        #: Why the master must not re-exec (a reload would kill it), or ''.
+        self.cannot_reexec = ""
+        #: Called before asking the master for a whole reload.
+        self.before_full_reload: Callable[[], None] = lambda: None
         self.generation = 0
-        self._cannot_reload_said = False
-        if instance is not None:
-            watcher.share_writes(self._publish_write, self._app_written)
 
     # -- the instance state ----------------------------------------------------
 
@@ -86,17 +87,33 @@ class Reloader:
 
     # -- a new worker --------------------------------------------------------
 
-    def started(self, announce: bool) -> None:
+    def started(self, instance: Optional[InstanceState], notes: List[str], announce: bool) -> None:
         """In a new worker: which generation it serves, and what the app writes.
 
-        *announce*: this worker says that the instance started, or reloaded.
+        *notes* go with the start line; *announce*: this worker says that the
+        instance started, or reloaded.
         """
+        self.instance = instance
+        self._notes = notes
+        if instance is not None:
+            self.watcher.share_writes(self._publish_write, self._app_written)
         state = self._state()
         self.generation = state.get("generation", 0)
         self.watcher.set_aside(state.get("app_written", []))
         if announce:
-            for line in self._update(self._announcement, self.start_line(self.watcher)):
+            for line in self._update(self._announcement, self.start_lines()):
                 self.log(line)
+
+    def start_lines(self) -> List[str]:
+        lines = self._start_lines(self.watcher) + self._notes
+        if self.cannot_reexec:
+            lines.append(self.cannot_reexec + "; until then only files the workers alone imported reload")
+        return lines
+
+    def stopped(self) -> None:
+        """The instance stops: its state goes."""
+        if self.instance is not None:
+            self.instance.remove()
 
     def _announcement(self, state: Dict[str, Any]) -> List[str]:
         lines = self._name_app_written(state, state.get("app_written", []))
@@ -105,7 +122,7 @@ class Reloader:
         state["announced"] = self.generation
         claim = state.pop("claim", None)
         if claim is None:
-            return self.start_line(self.watcher) + lines
+            return self.start_lines() + lines
         took = max(0.0, time.time() - claim["at"])
         return ["reloaded for %s in %.2fs" % (self.describe(claim["files"]), took)] + lines
 
@@ -120,6 +137,9 @@ class Reloader:
 
     def _reload(self, changed: List[str]) -> None:
         workers_only = self.leave_signal is not None and self.watcher.only_own(changed)
+        if not workers_only and self.cannot_reexec:
+            self.log("%s changed, not reloading: %s" % (self.describe(changed), self.cannot_reexec))
+            return
         if not self._update(self._claim("workers" if workers_only else "full", changed), True):
             return  # another worker is reloading for it already
         if workers_only:
@@ -127,14 +147,8 @@ class Reloader:
             uwsgi.signal(self.leave_signal)
             return
         self.log("%s changed, reloading" % self.describe(changed))
-        if uwsgi.reload() is None and not self._cannot_reload_said:
-            # py_uwsgi_reload() returns None when kill() fails: the master runs
-            # as another user (master-as-root with uid =).
-            self._cannot_reload_said = True
-            self.log(
-                "cannot reload: this worker (uid %d) may not signal the master (pid %d); "
-                "run the master as the workers' user" % (os.getuid(), uwsgi.masterpid())
-            )
+        self.before_full_reload()
+        uwsgi.reload()
 
     def _claim(self, kind: str, files: List[str]) -> Callable[[Dict[str, Any]], bool]:
         def claim(state: Dict[str, Any]) -> bool:

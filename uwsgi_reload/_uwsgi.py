@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 import uwsgi
 
 from . import _exit, _master, _ticks
-from ._diagnostics import misconfigurations, server_log_files, shared_folder
+from ._diagnostics import misconfigurations, reexec_breaks, server_log_files, shared_folder
 from ._hooks import install as install_hooks
 from ._instance import (
     InstanceState,
@@ -111,25 +111,48 @@ def _app_files(opt: Dict[str, Any]) -> List[str]:
     return files
 
 
-def _open_state(first: bool) -> Optional[InstanceState]:
+def _open_state(first: bool) -> "tuple[Optional[InstanceState], List[str]]":
+    """This worker's view of the instance state, and what to say about where it lives.
+
+    Opened in each worker, as the user it runs as: with master-as-root the
+    master is root and the workers are not.
+    """
     try:
         directory_fd, path, refused = open_private_directory(candidate_bases())
     except NoPrivatePlace as reason:
-        if first:
-            log(
-                "no private directory for the state workers share (%s): reloads still work, "
-                "but each worker that sees a change may log it and reload" % printable(str(reason))
-            )
-        return None
-    if first and refused:
-        log("the workers share their state in %s (refused: %s)" % (printable(path), printable("; ".join(refused))))
+        return None, [
+            "no private directory for the state workers share (%s): reloads still work, "
+            "but each worker that sees a change may log it and reload" % printable(str(reason))
+        ]
     state = InstanceState(directory_fd, instance_key(uwsgi.masterpid()))
     if first:
         try:
             state.remove_stale(master_alive)
         except OSError:
             pass
-    return state
+    if refused:
+        return state, ["the workers share their state in %s (refused: %s)" % (printable(path), printable("; ".join(refused)))]
+    return state, []
+
+
+def _reexec_problem(opt: Dict[str, Any]) -> str:
+    """Why this worker must not ask the master for a reload, or ''."""
+    try:
+        os.kill(uwsgi.masterpid(), 0)
+    except PermissionError:
+        return (
+            "this worker (uid %d) may not signal the master (pid %d), which runs as another user "
+            "(master-as-root): run the master as the workers' user" % (os.getuid(), uwsgi.masterpid())
+        )
+    except OSError:
+        pass
+    fix = _reexec_fix(opt)
+    if fix:
+        return (
+            "under pyuwsgi in a virtualenv a reload re-execs the base interpreter, which cannot "
+            "import pyuwsgi, and the instance dies (uWSGI #2478): add %s to the uWSGI options" % fix
+        )
+    return ""
 
 
 #: Options that run the workers' requests on an async loop engine, where a
@@ -202,17 +225,35 @@ def _start_lines(watcher: Watcher, tick: _Tick) -> List[str]:
         )
     for pattern in watcher.glob_overflow:
         lines.append("%s matches more than 10000 files; only the first 10000 are watched" % printable(pattern))
-    try:
-        os.kill(uwsgi.masterpid(), 0)
-    except PermissionError:
-        lines.append(
-            "workers (uid %d) may not signal the master (pid %d): only changes to files the "
-            "workers alone imported can reload; run the master as the workers' user"
-            % (os.getuid(), uwsgi.masterpid())
-        )
-    except OSError:
-        pass
     return lines
+
+
+def _reexec_fix(opt: Dict[str, Any]) -> str:
+    """Under pyuwsgi, the ini line without which a reload kills the instance, or ''."""
+    target = opt.get("binary-path")
+    if isinstance(target, bytes):
+        target = os.fsdecode(target)
+    if not isinstance(target, str) or not target:
+        try:
+            target = os.readlink("/proc/%d/exe" % uwsgi.masterpid())
+        except OSError:
+            return ""
+    return reexec_breaks(target, sys.prefix, sys.base_prefix, "pyuwsgi" in sys.modules)
+
+
+def _wait_for_loaded_workers(timeout: float = 30.0) -> None:
+    """Under lazy-apps, wait (bounded) until every worker has loaded its app.
+
+    uWSGI installs a worker's own signal handlers only once its app is
+    loaded (uwsgi_worker_run in core/uwsgi.c): a worker still loading runs
+    the master's SIGHUP handler instead of leaving, and the reload then waits
+    for worker-reload-mercy (60 s).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(worker.get("apps") for worker in uwsgi.workers() if worker.get("pid", 0) > 0):
+            return
+        time.sleep(0.05)
 
 
 def _guarded(function: Any) -> Any:
@@ -264,10 +305,17 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
         for line in misconfigurations(opt):
             log(line)
     install_hooks(watcher)
-    instance = _open_state(first)
-    reloader = Reloader(watcher, instance, log, describe, lambda watcher: _start_lines(watcher, tick))
-    _exit.install(log, on_stop=instance.remove if instance is not None else lambda: None)
+    reloader = Reloader(watcher, log, describe, lambda watcher: _start_lines(watcher, tick))
+    _exit.install(log, on_stop=reloader.stopped)
     scan = _guarded(reloader.tick)
+
+    def start_in_this_worker() -> None:
+        first_start = uwsgi.worker_id() == 1 and not _respawned()
+        instance, notes = _open_state(first_start)
+        reloader.cannot_reexec = _reexec_problem(opt)
+        # Without a state to tell a respawn from a start, a respawned worker 1 stays quiet.
+        reloader.started(instance, notes, announce=uwsgi.worker_id() == 1 and (instance is not None or first_start))
+
     if not in_master:
         # lazy-apps: this worker is loading the app right now; it starts
         # scanning once the app is in, so the start line counts its files.
@@ -279,10 +327,11 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
                 if not _app_loaded():
                     return watcher.settle
                 app_in = True
-                reloader.started(announce=uwsgi.worker_id() == 1 and (instance is not None or first))
+                start_in_this_worker()
             scan()
             return tick.interval
 
+        reloader.before_full_reload = _wait_for_loaded_workers
         _ticks.start_thread(lazy_tick, first_wait=0.0)
         return reloader
 
@@ -290,12 +339,11 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     if tick.timer:
         _ticks.start_timer(int(tick.interval), scan)
 
-    def started_in_worker() -> None:
+    def after_fork() -> None:
         try:
             _master.restore_in_worker()
             watcher.forked(keep_inherited=uwsgi.worker_id() == 1)
-            announce = uwsgi.worker_id() == 1 and (instance is not None or not _respawned())
-            reloader.started(announce)
+            start_in_this_worker()
             if not tick.timer:
                 _ticks.start_thread(lambda: (scan(), tick.interval)[1], first_wait=tick.interval)
         except KeyboardInterrupt:
@@ -304,6 +352,6 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             # the master would wait for this worker forever. Stop as asked.
             os._exit(0)
 
-    _ticks.after_fork(started_in_worker)
+    _ticks.after_fork(after_fork)
     _master.wake_on_child_exit()
     return reloader
