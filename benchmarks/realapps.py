@@ -1,0 +1,584 @@
+"""Save to served on two realistic apps: uwsgi_reload side by side with the reloaders users know.
+
+_realapps_django.py and _realapps_flask.py write a Django 5.2 project (3 apps
+with DRF viewsets, django-filter, the admin, sqlite) and a Flask 3.1 app (an app
+factory, 4 blueprints, Flask-SQLAlchemy, Jinja) into a temporary folder. Each
+app is then served by one contender after the other:
+
+- uwsgi_reload under uWSGI (master, 4 workers, http-socket), interval 1 s and
+  0.3 s, each also with ``skip-atexit-teardown`` (exiting workers then skip the
+  interpreter's teardown, which shows what that teardown costs a reload);
+- uWSGI's own ``py-autoreload = 1``;
+- the framework's dev server: ``manage.py runserver`` (its StatReloader) or
+  ``flask run --debug`` (werkzeug's stat reloader);
+- ``gunicorn --reload -w 4`` (its polling reloader, every second in each worker).
+
+Save to served: at a random moment 1.2-2.2 s after the previous edit was
+served, an edited module is rewritten with a new token and ``/health/`` polled
+every 10 ms until it answers with that token; *missed*: not served within 20 s.
+The Django project has two edited modules: a view module, imported by each
+worker on its first request, and ``catalog/models.py``, imported by the master.
+All the while, background clients load the app's pages (a request, then 20 ms
+of sleep), counting connection errors and 5xx answers.
+
+Every line a server prints is stamped when it is read (``time.monotonic``, the
+clock of the saves and polls). For the uWSGI rows that splits each reload into
+phases: detect (save to the reloader's "changed" line), graceful stop (to
+"binary reloading uWSGI"), re-exec + import (to "spawned uWSGI worker 1"),
+fork (to the last worker spawned) and first response (to the token served).
+
+Servers listen on free ports of 127.0.0.1, each in its own session, and are
+stopped by PID (SIGINT: uWSGI 2.0 reloads on SIGTERM and SIGHUP), leftovers of
+the session SIGINTed then SIGKILLed, also on failure or Ctrl-C.
+
+    python benchmarks/realapps.py              # 15 edits per row, about 24 minutes
+    python benchmarks/realapps.py --quick      # 5 edits per row, about 9 minutes
+    python benchmarks/realapps.py --apps flask --contenders uwsgi_reload-1 devserver
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import collections
+import contextlib
+import http.client
+import importlib.metadata
+import itertools
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import typing
+from typing import IO, Callable, Dict, Iterator, List, NamedTuple, Optional, Pattern, Sequence, Tuple
+
+from _realapps_django import write_django
+from _realapps_flask import write_flask
+from _realapps_gen import BIN, App, EditTarget
+from instance import percentile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from processes import free_port, stop_server  # noqa: E402  (shared with the tests)
+
+WORKERS = 4
+POLL = 0.01
+SERVED_WITHIN = 20.0
+EDIT_DELAY = (1.2, 2.2)
+START_WITHIN = 60.0
+#: Load before the first edit, so every worker has imported its views and every
+#: reloader has taken its first reading of them.
+WARMUP = 3.0
+LOAD_PAUSE = 0.02
+
+GENERATORS: Dict[str, Callable[[str], App]] = {"django": write_django, "flask": write_flask}
+
+#: Every edit of a run gets its own serial, so tokens and file sizes never repeat.
+SERIALS = itertools.count(1)
+
+UWSGI_INI = """\
+[uwsgi]
+master = true
+processes = {workers}
+http-socket = 127.0.0.1:{port}
+chdir = {folder}
+module = {wsgi}
+disable-logging = true
+"""
+
+# The markers of a uWSGI reload in its log.
+BINARY_RELOADING = re.compile(r"^binary reloading uWSGI")
+FIRST_WORKER = re.compile(r"^spawned uWSGI worker 1 ")
+LAST_WORKER = re.compile(r"^spawned uWSGI worker %d " % WORKERS)
+PHASES = ("detect", "graceful", "re-exec", "fork", "first")  # explained under the phase table
+
+
+# -- contenders ---------------------------------------------------------------------------
+
+
+class Contender(NamedTuple):
+    key: str  # for --contenders
+    title: str  # {devserver} becomes the app's dev server
+    launch: Callable[[App, int], List[str]]  # the server's argv on that port
+    detect: Pattern[str]  # the line it prints when it has seen a change
+    proof: Optional[Pattern[str]]  # a line showing it runs the mechanism we mean to time
+    uwsgi: bool  # its reloads print uWSGI's markers
+
+    def label(self, app: App) -> str:
+        return self.title.format(devserver=app.devserver_label)
+
+
+def uwsgi_launcher(options: str) -> Callable[[App, int], List[str]]:
+    def launch(app: App, port: int) -> List[str]:
+        ini = os.path.join(app.folder, "uwsgi.ini")
+        with open(ini, "w") as out:
+            out.write(UWSGI_INI.format(workers=WORKERS, port=port, folder=app.folder, wsgi=app.wsgi) + options)
+        return [os.path.join(BIN, "uwsgi"), "--ini", ini]
+
+    return launch
+
+
+def launch_devserver(app: App, port: int) -> List[str]:
+    program, *arguments = app.devserver
+    return [os.path.join(BIN, program)] + [argument.format(port=port) for argument in arguments]
+
+
+def launch_gunicorn(app: App, port: int) -> List[str]:
+    # The poll engine is what --reload uses without the optional inotify module;
+    # naming it keeps the row the same on machines that have that module. No
+    # control socket: gunicorn would open one in the home folder, shared by all.
+    return [
+        os.path.join(BIN, "gunicorn"), "--reload", "--reload-engine", "poll", "--no-control-socket",
+        "-w", str(WORKERS), "-b", "127.0.0.1:%d" % port, app.wsgi,
+    ]
+
+
+def uwsgi_reload_contender(interval: float, skip_teardown: bool) -> Contender:
+    key = "uwsgi_reload-%g" % interval
+    title = "uwsgi_reload, interval %g s" % interval
+    options = "import = uwsgi_reload\nuwsgi-reload-interval = %g\n" % interval
+    if skip_teardown:
+        key += "-skip-teardown"
+        title += ", skip-atexit-teardown"
+        options += "skip-atexit-teardown = true\n"
+    return Contender(
+        key, title, uwsgi_launcher(options),
+        detect=re.compile(r"^uwsgi_reload: .* changed, reloading$"),
+        proof=re.compile(r"^uwsgi_reload: watching "),
+        uwsgi=True,
+    )
+
+
+CONTENDERS = [
+    uwsgi_reload_contender(1, skip_teardown=False),
+    uwsgi_reload_contender(1, skip_teardown=True),
+    uwsgi_reload_contender(0.3, skip_teardown=False),
+    uwsgi_reload_contender(0.3, skip_teardown=True),
+    Contender(
+        "py-autoreload", "uWSGI py-autoreload = 1", uwsgi_launcher("py-autoreload = 1\n"),
+        detect=re.compile(r"^\[uwsgi-python-reloader\] module/file .* has been modified"),
+        proof=re.compile(r"^Python auto-reloader enabled"),
+        uwsgi=True,
+    ),
+    Contender(
+        "devserver", "{devserver}", launch_devserver,
+        detect=re.compile(r" changed, reloading\.$|^ \* Detected change in "),  # Django | werkzeug
+        # Django takes watchman and werkzeug watchdog when importable; not these.
+        proof=re.compile(r"Watching for file changes with StatReloader|^ \* Restarting with stat$"),
+        uwsgi=False,
+    ),
+    Contender(
+        "gunicorn", "gunicorn --reload -w %d" % WORKERS, launch_gunicorn,
+        detect=re.compile(r"Worker reloading: .* modified"),
+        proof=None,  # the engine is named on its command line
+        uwsgi=False,
+    ),
+]
+BY_KEY = {contender.key: contender for contender in CONTENDERS}
+
+
+# -- a server and its clients ---------------------------------------------------------------
+
+
+class StampedLog:
+    """A server's output, each line stamped with time.monotonic() as it is read."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: List[Tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        with stream:
+            for raw in stream:
+                self.lines.append((time.monotonic(), raw.decode(errors="replace").rstrip()))
+
+    def first_after(self, since: float, pattern: Pattern[str]) -> Optional[float]:
+        """The stamp of the first line at or after *since* that matches."""
+        for stamp, line in self.lines[bisect.bisect_left(self.lines, (since,)):]:
+            if pattern.search(line):
+                return stamp
+        return None
+
+    def shows(self, pattern: Pattern[str]) -> bool:
+        return any(pattern.search(line) for _, line in self.lines)
+
+    def tail(self, count: int = 30) -> str:
+        return "\n".join(line for _, line in self.lines[-count:])
+
+    def wait_closed(self) -> None:
+        self._thread.join(timeout=10)
+
+
+#: How a request fails when the server is not there: refused, reset, timed out, cut short.
+CONNECTION_FAILED = (OSError, http.client.HTTPException)
+
+
+def get(port: int, path: str, timeout: float) -> Tuple[int, str]:
+    """(status, body) of one request on a new connection; raises CONNECTION_FAILED."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+def wait_for_token(port: int, path: str, token: str, within: float) -> Optional[float]:
+    """Poll *path* until its body holds *token*: the time it did, or None."""
+    deadline = time.monotonic() + within
+    while (now := time.monotonic()) < deadline:
+        try:
+            status, body = get(port, path, timeout=deadline - now)
+            if status == 200 and token in body.split():
+                return time.monotonic()
+        except CONNECTION_FAILED:
+            pass  # down for a restart: try again
+        time.sleep(POLL)
+    return None
+
+
+def server_environment() -> Dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # the app's modules come from its folder only
+    env["PYTHONUNBUFFERED"] = "1"  # each line reaches the pipe, and gets its stamp, when printed
+    return env
+
+
+class Server(NamedTuple):
+    port: int
+    log: StampedLog
+
+
+@contextlib.contextmanager
+def serving(app: App, contender: Contender) -> Iterator[Server]:
+    """The app served by the contender on a free port, stopped by PID afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        contender.launch(app, port), cwd=app.folder, env=server_environment(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    log = StampedLog(process.stdout)
+    try:
+        if wait_for_token(port, app.health, "ok", START_WITHIN) is None:
+            raise RuntimeError(
+                "%s did not serve %s within %g s; its output ends with:\n%s"
+                % (contender.label(app), app.health, START_WITHIN, log.tail())
+            )
+        yield Server(port, log)
+    finally:
+        stop_server(process)
+        log.wait_closed()
+
+
+class LoadStats:
+    def __init__(self) -> None:
+        self.requests = 0
+        self.server_errors = 0
+        self.slowest = 0.0  # of the answered requests
+        #: Failed connections by exception: refused (nothing listens) or reset
+        #: (accepted, then closed unanswered) tell different stories.
+        self.connection_errors: typing.Counter[str] = collections.Counter()
+
+    def record(self, status: int, duration: float) -> None:
+        self.requests += 1
+        self.server_errors += status >= 500
+        self.slowest = max(self.slowest, duration)
+
+    def record_failure(self, error: Exception) -> None:
+        self.requests += 1
+        self.connection_errors[type(error).__name__] += 1
+
+    def add(self, other: "LoadStats") -> None:
+        self.requests += other.requests
+        self.server_errors += other.server_errors
+        self.slowest = max(self.slowest, other.slowest)
+        self.connection_errors += other.connection_errors
+
+
+def load_client(port: int, paths: Sequence[str], first: int, stats: LoadStats, stop: threading.Event) -> None:
+    """One client: each page in turn from the *first*, a request then a pause, until *stop*."""
+    for path in itertools.islice(itertools.cycle(paths), first, None):
+        if stop.is_set():
+            return
+        started = time.monotonic()
+        try:
+            status, _ = get(port, path, timeout=SERVED_WITHIN)
+        except CONNECTION_FAILED as error:
+            stats.record_failure(error)
+        else:
+            stats.record(status, time.monotonic() - started)
+        stop.wait(LOAD_PAUSE)
+
+
+@contextlib.contextmanager
+def background_load(port: int, paths: Sequence[str], clients: int) -> Iterator[LoadStats]:
+    """*clients* threads loading the app; the stats yielded are complete once the block exits."""
+    total = LoadStats()
+    stop = threading.Event()
+    own = [LoadStats() for _ in range(clients)]
+    threads = [
+        # Each client starts at another page, so the pages are loaded evenly.
+        threading.Thread(target=load_client, args=(port, paths, number, stats, stop), daemon=True)
+        for number, stats in enumerate(own)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield total
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=SERVED_WITHIN + 5)
+        for stats in own:
+            total.add(stats)
+
+
+# -- one contender's run ----------------------------------------------------------------------
+
+
+class Edit(NamedTuple):
+    target: EditTarget
+    saved: float
+    served: Optional[float]
+
+
+def edit_and_wait(app: App, server: Server, target: EditTarget) -> Edit:
+    time.sleep(random.uniform(*EDIT_DELAY))
+    serial = next(SERIALS)
+    token = "edit-%d" % serial
+    target.write(app.folder, token, serial)
+    saved = time.monotonic()
+    return Edit(target, saved, wait_for_token(server.port, app.health, token, SERVED_WITHIN))
+
+
+class Run:
+    """What one contender did with one app."""
+
+    def __init__(self, contender: Contender, edits: List[Edit], load: LoadStats, log: StampedLog) -> None:
+        self.contender = contender
+        self.edits = edits
+        self.load = load
+        self.log = log
+
+    def of(self, target: EditTarget) -> List[Edit]:
+        return [edit for edit in self.edits if edit.target == target]
+
+    def latencies(self, target: EditTarget) -> List[float]:
+        return [edit.served - edit.saved for edit in self.of(target) if edit.served is not None]
+
+    def missed(self, target: EditTarget) -> int:
+        return sum(edit.served is None for edit in self.of(target))
+
+    def detect_delays(self, target: EditTarget) -> List[float]:
+        delays = []
+        for edit in self.of(target):
+            seen = self.log.first_after(edit.saved, self.contender.detect)
+            if seen is not None and edit.served is not None and seen <= edit.served:
+                delays.append(seen - edit.saved)
+        return delays
+
+    def phases(self, target: EditTarget) -> List[List[float]]:
+        """PHASES of each served edit whose reload printed every marker."""
+        complete = []
+        for edit in self.of(target):
+            marks = self.reload_marks(edit)
+            if marks is not None:
+                complete.append([later - earlier for earlier, later in zip(marks, marks[1:])])
+        return complete
+
+    def reload_marks(self, edit: Edit) -> Optional[List[float]]:
+        if edit.served is None:
+            return None
+        marks = [edit.saved]
+        for pattern in (self.contender.detect, BINARY_RELOADING, FIRST_WORKER, LAST_WORKER):
+            stamp = self.log.first_after(marks[-1], pattern)
+            # The last worker may be forked after the first response; a line later
+            # than the next edit's earliest moment belongs to another reload.
+            if stamp is None or stamp > edit.served + EDIT_DELAY[0]:
+                return None
+            marks.append(stamp)
+        return marks + [edit.served]
+
+
+def run_contender(app: App, contender: Contender, trials: int, clients: int) -> Run:
+    with serving(app, contender) as server:
+        with background_load(server.port, app.load_paths, clients) as load:
+            time.sleep(WARMUP)
+            if contender.proof and not server.log.shows(contender.proof):
+                raise RuntimeError(
+                    "%s does not run the reloader meant here; its output ends with:\n%s"
+                    % (contender.label(app), server.log.tail())
+                )
+            edits = [edit_and_wait(app, server, target) for _ in range(trials) for target in app.targets]
+    return Run(contender, edits, load, server.log)
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+
+class Summary(NamedTuple):
+    p50: float
+    p95: float
+    low: float
+    high: float
+
+
+def summarize(values: List[float]) -> Optional[Summary]:
+    if not values:
+        return None
+    return Summary(statistics.median(values), percentile(values, 0.95), min(values), max(values))
+
+
+def seconds(value: Optional[float]) -> str:
+    return "-" if value is None else "%.2f" % value
+
+
+def row(label: str, cells: Sequence[str]) -> str:
+    return "%-52s" % label + "".join(" %9s" % cell for cell in cells)
+
+
+def latency_row(app: App, run: Run, target: EditTarget, reference: Optional[Summary]) -> str:
+    stats = summarize(run.latencies(target))
+    detect = summarize(run.detect_delays(target))
+    cells = [seconds(value) for value in stats] if stats else ["-"] * len(Summary._fields)
+    cells.append(str(run.missed(target)))
+    if stats and reference:
+        cells += ["%.2f×" % (stats.p50 / reference.p50), "%.2f×" % (stats.p95 / reference.p95)]
+    else:
+        cells += ["-", "-"]
+    cells.append(seconds(detect.p50) if detect else "-")
+    return row(run.contender.label(app), cells)
+
+
+def latency_table(app: App, runs: List[Run], target: EditTarget) -> List[str]:
+    devserver = next((run for run in runs if run.contender.key == "devserver"), None)
+    reference = summarize(devserver.latencies(target)) if devserver else None
+    header = ("p50 s", "p95 s", "min s", "max s", "missed", "p50/dev", "p95/dev", "detect")
+    return [
+        "edited: %s (imported by %s)" % (target.path, target.imported_by),
+        row("contender", header),
+        *(latency_row(app, run, target, reference) for run in runs),
+    ]
+
+
+def load_table(app: App, runs: List[Run], clients: int) -> List[str]:
+    lines = [
+        "Background load during the edits: %d clients, each a request then %d ms of sleep"
+        % (clients, LOAD_PAUSE * 1000),
+        row("contender", ("requests", "conn err", "5xx", "slowest s")) + "  connection errors",
+    ]
+    for run in runs:
+        load = run.load
+        kinds = ", ".join("%s %d" % kind for kind in load.connection_errors.most_common())
+        cells = (load.requests, sum(load.connection_errors.values()), load.server_errors, seconds(load.slowest))
+        lines.append(row(run.contender.label(app), [str(cell) for cell in cells]) + "  " + kinds)
+    return lines
+
+
+def phase_row(app: App, run: Run, target: EditTarget) -> str:
+    reloads = run.phases(target)
+    if not reloads:
+        return row(run.contender.label(app), ["-"] * (len(PHASES) + 1) + ["0"])
+    medians = [statistics.median(phase) for phase in zip(*reloads)]
+    cells = [seconds(median) for median in medians] + [seconds(sum(medians)), str(len(reloads))]
+    return row(run.contender.label(app), cells)
+
+
+def phase_table(app: App, runs: List[Run]) -> List[str]:
+    lines = ["Reload phases of the uWSGI rows: p50 of each phase, in s; n: reloads that printed every marker"]
+    for target in app.targets:
+        lines += ["edited: %s" % target.path, row("contender", PHASES + ("sum", "n"))]
+        lines += [phase_row(app, run, target) for run in runs if run.contender.uwsgi]
+    lines += [
+        "detect: save -> the reloader's 'changed' line; graceful stop: -> 'binary reloading uWSGI';",
+        "re-exec + import: -> 'spawned uWSGI worker 1'; fork: -> 'spawned uWSGI worker %d';" % WORKERS,
+        "first response: -> the new token served.",
+    ]
+    return lines
+
+
+def print_app_tables(app: App, runs: List[Run], trials: int, clients: int) -> None:
+    lines = ["", "== %s: save to served, %d edits per row, %d background clients" % (app.title, trials, clients)]
+    for target in app.targets:
+        lines += latency_table(app, runs, target) + [""]
+    lines += load_table(app, runs, clients) + [""]
+    lines += phase_table(app, runs)
+    print("\n".join(lines), flush=True)
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    """Other work on the machine slows every contender: the figures say how much there was."""
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
+def versions() -> str:
+    names = ["Django", "djangorestframework", "django-filter", "Flask", "Flask-SQLAlchemy",
+             "SQLAlchemy", "Werkzeug", "uWSGI", "gunicorn", "uwsgi_reload"]
+    found = []
+    for name in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found.append("%s %s" % (name, importlib.metadata.version(name)))
+    return ", ".join(found)
+
+
+def commit() -> str:
+    """The commit of this checkout: the figures are "before" or "after" some change."""
+    done = subprocess.run(
+        ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def benchmark_app(name: str, contenders: List[Contender], trials: int, clients: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="realapps-%s-" % name) as folder:
+        app = GENERATORS[name](folder)
+        runs = []
+        for contender in contenders:
+            print("  %s: %s ..." % (name, contender.label(app)), flush=True)
+            runs.append(run_contender(app, contender, trials, clients))
+        print_app_tables(app, runs, trials, clients)
+
+
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    """A SIGTERM (a timeout, a CI job cancelled) unwinds like Ctrl-C: every server is stopped."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 edits per row")
+    parser.add_argument("--trials", type=int, default=15, help="edits per row (default 15)")
+    parser.add_argument("--apps", nargs="+", choices=list(GENERATORS), default=list(GENERATORS))
+    parser.add_argument("--contenders", nargs="+", choices=list(BY_KEY), default=list(BY_KEY))
+    parser.add_argument("--clients", type=int, default=4, help="background clients (0: no load)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    trials = 5 if args.quick else args.trials
+    contenders = [BY_KEY[key] for key in args.contenders]
+    started = time.monotonic()
+    print("Real apps, Python %s, %s CPUs, commit %s, %s"
+          % (sys.version.split()[0], os.cpu_count(), commit(), load_average()))
+    print(versions(), flush=True)
+    for name in args.apps:
+        benchmark_app(name, contenders, trials, args.clients)
+    print("\ntook %.1f minutes; %s" % ((time.monotonic() - started) / 60, load_average()))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted; every server was stopped")
