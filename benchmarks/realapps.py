@@ -19,7 +19,9 @@ every 10 ms until it answers with that token; *missed*: not served within 20 s.
 The Django project has two edited modules: a view module, imported by each
 worker on its first request, and ``catalog/models.py``, imported by the master.
 All the while, background clients load the app's pages (a request, then 20 ms
-of sleep), counting connection errors and 5xx answers.
+of sleep), counting connection errors and 5xx answers. The edits of a row come
+in 3 rounds (one in --quick), each with a fresh server, the contenders' order
+rotated every round: the load of a shared machine varies within minutes.
 
 Every line a server prints is stamped when it is read (``time.monotonic``, the
 clock of the saves and polls). For the uWSGI rows that splits each reload into
@@ -31,8 +33,8 @@ Servers listen on free ports of 127.0.0.1, each in its own session, and are
 stopped by PID (SIGINT: uWSGI 2.0 reloads on SIGTERM and SIGHUP), leftovers of
 the session SIGINTed then SIGKILLed, also on failure or Ctrl-C.
 
-    python benchmarks/realapps.py              # 15 edits per row, about 24 minutes
-    python benchmarks/realapps.py --quick      # 5 edits per row, about 9 minutes
+    python benchmarks/realapps.py              # 15 edits per row, about 30 minutes
+    python benchmarks/realapps.py --quick      # 5 edits per row, about 10 minutes
     python benchmarks/realapps.py --apps flask --contenders uwsgi_reload-1 devserver
 """
 
@@ -349,6 +351,7 @@ class Edit(NamedTuple):
     target: EditTarget
     saved: float
     served: Optional[float]
+    log: StampedLog  # of the server that had to serve it
 
 
 def edit_and_wait(app: App, server: Server, target: EditTarget) -> Edit:
@@ -357,17 +360,16 @@ def edit_and_wait(app: App, server: Server, target: EditTarget) -> Edit:
     token = "edit-%d" % serial
     target.write(app.folder, token, serial)
     saved = time.monotonic()
-    return Edit(target, saved, wait_for_token(server.port, app.health, token, SERVED_WITHIN))
+    return Edit(target, saved, wait_for_token(server.port, app.health, token, SERVED_WITHIN), server.log)
 
 
 class Run:
-    """What one contender did with one app."""
+    """What one contender did with one app, over all its rounds."""
 
-    def __init__(self, contender: Contender, edits: List[Edit], load: LoadStats, log: StampedLog) -> None:
+    def __init__(self, contender: Contender) -> None:
         self.contender = contender
-        self.edits = edits
-        self.load = load
-        self.log = log
+        self.edits: List[Edit] = []
+        self.load = LoadStats()
 
     def of(self, target: EditTarget) -> List[Edit]:
         return [edit for edit in self.edits if edit.target == target]
@@ -381,7 +383,7 @@ class Run:
     def detect_delays(self, target: EditTarget) -> List[float]:
         delays = []
         for edit in self.of(target):
-            seen = self.log.first_after(edit.saved, self.contender.detect)
+            seen = edit.log.first_after(edit.saved, self.contender.detect)
             if seen is not None and edit.served is not None and seen <= edit.served:
                 delays.append(seen - edit.saved)
         return delays
@@ -400,7 +402,7 @@ class Run:
             return None
         marks = [edit.saved]
         for pattern in (self.contender.detect, BINARY_RELOADING, FIRST_WORKER, LAST_WORKER):
-            stamp = self.log.first_after(marks[-1], pattern)
+            stamp = edit.log.first_after(marks[-1], pattern)
             # The last worker may be forked after the first response; a line later
             # than the next edit's earliest moment belongs to another reload.
             if stamp is None or stamp > edit.served + EDIT_DELAY[0]:
@@ -409,7 +411,9 @@ class Run:
         return marks + [edit.served]
 
 
-def run_contender(app: App, contender: Contender, trials: int, clients: int) -> Run:
+def run_round(app: App, run: Run, trials: int, clients: int) -> None:
+    """Start a server, edit each target *trials* times under load, add it all to *run*."""
+    contender = run.contender
     with serving(app, contender) as server:
         with background_load(server.port, app.load_paths, clients) as load:
             time.sleep(WARMUP)
@@ -418,8 +422,13 @@ def run_contender(app: App, contender: Contender, trials: int, clients: int) -> 
                     "%s does not run the reloader meant here; its output ends with:\n%s"
                     % (contender.label(app), server.log.tail())
                 )
-            edits = [edit_and_wait(app, server, target) for _ in range(trials) for target in app.targets]
-    return Run(contender, edits, load, server.log)
+            run.edits += [edit_and_wait(app, server, target) for _ in range(trials) for target in app.targets]
+    run.load.add(load)
+
+
+def split(trials: int, rounds: int) -> List[int]:
+    """*trials* spread over *rounds* as evenly as can be: 15, 3 -> [5, 5, 5]; 5, 3 -> [2, 2, 1]."""
+    return [trials // rounds + (number < trials % rounds) for number in range(rounds) if trials > number]
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -478,9 +487,10 @@ def load_table(app: App, runs: List[Run], clients: int) -> List[str]:
     ]
     for run in runs:
         load = run.load
-        kinds = ", ".join("%s %d" % kind for kind in load.connection_errors.most_common())
         cells = (load.requests, sum(load.connection_errors.values()), load.server_errors, seconds(load.slowest))
-        lines.append(row(run.contender.label(app), [str(cell) for cell in cells]) + "  " + kinds)
+        line = row(run.contender.label(app), [str(cell) for cell in cells])
+        kinds = ", ".join("%s %d" % kind for kind in load.connection_errors.most_common())
+        lines.append(line + "  " + kinds if kinds else line)
     return lines
 
 
@@ -534,21 +544,26 @@ def versions() -> str:
 
 
 def commit() -> str:
-    """The commit of this checkout: the figures are "before" or "after" some change."""
+    """The commit of this checkout, "-dirty" if changed: the figures are "before" or "after" some change."""
     done = subprocess.run(
-        ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"],
+        ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "describe", "--always", "--dirty"],
         capture_output=True, text=True,
     )
     return done.stdout.strip() or "unknown"
 
 
-def benchmark_app(name: str, contenders: List[Contender], trials: int, clients: int) -> None:
+def benchmark_app(name: str, contenders: List[Contender], trials: int, rounds: int, clients: int) -> None:
+    """The edits of each contender in rounds, the order rotated every round: the
+    load of a shared machine changes within minutes, and should weigh on every
+    contender alike."""
     with tempfile.TemporaryDirectory(prefix="realapps-%s-" % name) as folder:
         app = GENERATORS[name](folder)
-        runs = []
-        for contender in contenders:
-            print("  %s: %s ..." % (name, contender.label(app)), flush=True)
-            runs.append(run_contender(app, contender, trials, clients))
+        runs = [Run(contender) for contender in contenders]
+        for number, count in enumerate(split(trials, rounds)):
+            shift = number % len(runs)
+            for run in runs[shift:] + runs[:shift]:
+                print("  %s, round %d: %s ..." % (name, number + 1, run.contender.label(app)), flush=True)
+                run_round(app, run, count, clients)
         print_app_tables(app, runs, trials, clients)
 
 
@@ -559,21 +574,22 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="5 edits per row")
+    parser.add_argument("--quick", action="store_true", help="5 edits per row, in one round")
     parser.add_argument("--trials", type=int, default=15, help="edits per row (default 15)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds the edits of a row are split into")
     parser.add_argument("--apps", nargs="+", choices=list(GENERATORS), default=list(GENERATORS))
     parser.add_argument("--contenders", nargs="+", choices=list(BY_KEY), default=list(BY_KEY))
     parser.add_argument("--clients", type=int, default=4, help="background clients (0: no load)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    trials = 5 if args.quick else args.trials
+    trials, rounds = (5, 1) if args.quick else (args.trials, args.rounds)
     contenders = [BY_KEY[key] for key in args.contenders]
     started = time.monotonic()
     print("Real apps, Python %s, %s CPUs, commit %s, %s"
           % (sys.version.split()[0], os.cpu_count(), commit(), load_average()))
     print(versions(), flush=True)
     for name in args.apps:
-        benchmark_app(name, contenders, trials, args.clients)
+        benchmark_app(name, contenders, trials, rounds, args.clients)
     print("\ntook %.1f minutes; %s" % ((time.monotonic() - started) / 60, load_average()))
 
 
