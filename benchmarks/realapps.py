@@ -344,7 +344,7 @@ def background_load(port: int, paths: Sequence[str], clients: int) -> Iterator[L
             total.add(stats)
 
 
-# -- one contender's run ----------------------------------------------------------------------
+# -- a contender's rounds ---------------------------------------------------------------------
 
 
 class Edit(NamedTuple):
