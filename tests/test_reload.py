@@ -130,6 +130,7 @@ def test_lazy_apps_with_respawns_still_reload_once_per_edit(app, make_server, uw
         # body alone does not show that the reload has happened.
         server.wait_for_log(r"^binary reloading uWSGI", count=edit)
         server.wait_for_body(body)
+        server.wait_for_log(READY, count=edit)
     for _ in range(150):
         assert server.get()[0] == 200
     assert server.count(RELOADED) == 3
