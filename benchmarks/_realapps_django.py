@@ -10,7 +10,7 @@ on the first request) and one from catalog/models.py (imported at start).
 import os
 from typing import Dict
 
-from _realapps_gen import BIN, App, EditTarget, compile_tree, run_in, write_files
+from _realapps_gen import AGENT_WRAPPER, BIN, App, EditTarget, compile_tree, run_in, write_files
 
 DJANGO_MANAGE = '''\
 #!/usr/bin/env python
@@ -149,6 +149,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")
 
 application = get_wsgi_application()
+''' + AGENT_WRAPPER + '''
+    application = _with_agent(application)
 '''
 
 DJANGO_ASGI = '''\

@@ -9,12 +9,16 @@ shows a token from shop/main/views.py.
 import os
 from typing import Dict
 
-from _realapps_gen import BIN, App, EditTarget, compile_tree, run_in, write_files
+from _realapps_gen import AGENT_WRAPPER, BIN, App, EditTarget, compile_tree, run_in, write_files
 
 FLASK_WSGI = '''\
+import os
+
 from shop import create_app
 
 app = create_app()
+''' + AGENT_WRAPPER + '''
+    app = _with_agent(app)
 '''
 
 FLASK_FACTORY = '''\

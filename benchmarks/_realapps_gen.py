@@ -14,6 +14,32 @@ from typing import Dict, NamedTuple, Tuple
 
 BIN = os.path.dirname(sys.executable)
 
+#: Set in the server's environment, the app starts, on its first request, a
+#: non-daemon thread that never ends: an APM or metrics agent, a queue consumer.
+AGENT_THREAD = "REALAPPS_AGENT_THREAD"
+
+#: Appended to each app's WSGI module.
+AGENT_WRAPPER = '''
+
+if os.environ.get("%s"):
+    import threading
+    import time
+
+    def _agent():
+        while True:
+            time.sleep(0.1)
+
+    def _with_agent(app):
+        started = []
+
+        def wrapped(environ, start_response):
+            if not started:
+                started.append(threading.Thread(target=_agent, name="agent").start())
+            return app(environ, start_response)
+
+        return wrapped
+''' % AGENT_THREAD
+
 
 class EditTarget(NamedTuple):
     """A module the benchmark rewrites: ``template`` has a ``$token`` to replace."""

@@ -6,8 +6,8 @@ factory, 4 blueprints, Flask-SQLAlchemy, Jinja) into a temporary folder. Each
 app is then served by one contender after the other:
 
 - uwsgi_reload under uWSGI (master, 4 workers, http-socket), interval 1 s and
-  0.3 s, each also with ``skip-atexit-teardown`` (exiting workers then skip the
-  interpreter's teardown, which shows what that teardown costs a reload);
+  0.3 s, and at 1 s again with the app running a non-daemon thread (started
+  on the first request, never ending: an APM agent, a queue consumer);
 - uWSGI's own ``py-autoreload = 1``;
 - the framework's dev server: ``manage.py runserver`` (its StatReloader) or
   ``flask run --debug`` (werkzeug's stat reloader);
@@ -26,8 +26,13 @@ rotated every round: the load of a shared machine varies within minutes.
 Every line a server prints is stamped when it is read (``time.monotonic``, the
 clock of the saves and polls). For the uWSGI rows that splits each reload into
 phases: detect (save to the reloader's "changed" line), graceful stop (to
-"binary reloading uWSGI"), re-exec + import (to "spawned uWSGI worker 1"),
-fork (to the last worker spawned) and first response (to the token served).
+"binary reloading uWSGI", or to the first worker respawned when only the
+workers restart), re-exec + import (to "spawned uWSGI worker 1"; none for a
+restart of the workers alone), fork (to the last worker spawned or respawned)
+and first response (to the token served). *changed to served* is the time
+from the "changed" line to the new token. Once a token is served, ten more
+polls follow: *stale* counts answers with an older token (old and new code
+mixed). *stop* is how long the server takes to exit after SIGINT.
 
 Servers listen on free ports of 127.0.0.1, each in its own session, and are
 stopped by PID (SIGINT: uWSGI 2.0 reloads on SIGTERM and SIGHUP), leftovers of
@@ -62,7 +67,7 @@ from typing import IO, Callable, Dict, Iterator, List, NamedTuple, Optional, Pat
 
 from _realapps_django import write_django
 from _realapps_flask import write_flask
-from _realapps_gen import BIN, App, EditTarget
+from _realapps_gen import AGENT_THREAD, BIN, App, EditTarget
 from instance import percentile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
@@ -97,7 +102,11 @@ disable-logging = true
 BINARY_RELOADING = re.compile(r"^binary reloading uWSGI")
 FIRST_WORKER = re.compile(r"^spawned uWSGI worker 1 ")
 LAST_WORKER = re.compile(r"^spawned uWSGI worker %d " % WORKERS)
+RESPAWNED = re.compile(r"^Respawned uWSGI worker \d+ ")
+WORKERS_ONLY = re.compile(r"changed, restarting the workers")
 PHASES = ("detect", "graceful", "re-exec", "fork", "first")  # explained under the phase table
+#: Polls after the first new answer, to catch an old one served after it.
+STALE_POLLS = 10
 
 
 # -- contenders ---------------------------------------------------------------------------
@@ -110,6 +119,7 @@ class Contender(NamedTuple):
     detect: Pattern[str]  # the line it prints when it has seen a change
     proof: Optional[Pattern[str]]  # a line showing it runs the mechanism we mean to time
     uwsgi: bool  # its reloads print uWSGI's markers
+    agent: bool = False  # the app runs a non-daemon thread
 
     def label(self, app: App) -> str:
         return self.title.format(devserver=app.devserver_label)
@@ -140,27 +150,25 @@ def launch_gunicorn(app: App, port: int) -> List[str]:
     ]
 
 
-def uwsgi_reload_contender(interval: float, skip_teardown: bool) -> Contender:
+def uwsgi_reload_contender(interval: float, agent: bool = False) -> Contender:
     key = "uwsgi_reload-%g" % interval
     title = "uwsgi_reload, interval %g s" % interval
-    options = "import = uwsgi_reload\nuwsgi-reload-interval = %g\n" % interval
-    if skip_teardown:
-        key += "-skip-teardown"
-        title += ", skip-atexit-teardown"
-        options += "skip-atexit-teardown = true\n"
+    if agent:
+        key += "-agent"
+        title += ", app with a non-daemon thread"
     return Contender(
-        key, title, uwsgi_launcher(options),
-        detect=re.compile(r"^uwsgi_reload: .* changed, reloading$"),
+        key, title, uwsgi_launcher("import = uwsgi_reload\nuwsgi-reload-interval = %g\n" % interval),
+        detect=re.compile(r"^uwsgi_reload: .* changed, (reloading|restarting the workers .*)$"),
         proof=re.compile(r"^uwsgi_reload: watching "),
         uwsgi=True,
+        agent=agent,
     )
 
 
 CONTENDERS = [
-    uwsgi_reload_contender(1, skip_teardown=False),
-    uwsgi_reload_contender(1, skip_teardown=True),
-    uwsgi_reload_contender(0.3, skip_teardown=False),
-    uwsgi_reload_contender(0.3, skip_teardown=True),
+    uwsgi_reload_contender(1),
+    uwsgi_reload_contender(0.3),
+    uwsgi_reload_contender(1, agent=True),
     Contender(
         "py-autoreload", "uWSGI py-autoreload = 1", uwsgi_launcher("py-autoreload = 1\n"),
         detect=re.compile(r"^\[uwsgi-python-reloader\] module/file .* has been modified"),
@@ -200,12 +208,19 @@ class StampedLog:
             for raw in stream:
                 self.lines.append((time.monotonic(), raw.decode(errors="replace").rstrip()))
 
-    def first_after(self, since: float, pattern: Pattern[str]) -> Optional[float]:
-        """The stamp of the first line at or after *since* that matches."""
+    def nth_after(self, since: float, pattern: Pattern[str], nth: int = 1) -> Optional[Tuple[float, str]]:
+        """The *nth* line at or after *since* that matches, with its stamp."""
         for stamp, line in self.lines[bisect.bisect_left(self.lines, (since,)):]:
             if pattern.search(line):
-                return stamp
+                nth -= 1
+                if not nth:
+                    return stamp, line
         return None
+
+    def first_after(self, since: float, pattern: Pattern[str]) -> Optional[float]:
+        """The stamp of the first line at or after *since* that matches."""
+        found = self.nth_after(since, pattern)
+        return None if found is None else found[0]
 
     def shows(self, pattern: Pattern[str]) -> bool:
         return any(pattern.search(line) for _, line in self.lines)
@@ -246,24 +261,29 @@ def wait_for_token(port: int, path: str, token: str, within: float) -> Optional[
     return None
 
 
-def server_environment() -> Dict[str, str]:
+def server_environment(agent: bool) -> Dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the app's modules come from its folder only
     env["PYTHONUNBUFFERED"] = "1"  # each line reaches the pipe, and gets its stamp, when printed
+    env.pop(AGENT_THREAD, None)
+    if agent:
+        env[AGENT_THREAD] = "1"
     return env
 
 
 class Server(NamedTuple):
     port: int
     log: StampedLog
+    stops: List[float]  # seconds from SIGINT to exit, appended when it has stopped
 
 
 @contextlib.contextmanager
-def serving(app: App, contender: Contender) -> Iterator[Server]:
-    """The app served by the contender on a free port, stopped by PID afterwards."""
+def serving(app: App, contender: Contender, stops: List[float]) -> Iterator[Server]:
+    """The app served by the contender on a free port, stopped by PID afterwards;
+    how long the stop took goes to *stops*."""
     port = free_port()
     process = subprocess.Popen(
-        contender.launch(app, port), cwd=app.folder, env=server_environment(),
+        contender.launch(app, port), cwd=app.folder, env=server_environment(contender.agent),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -275,9 +295,11 @@ def serving(app: App, contender: Contender) -> Iterator[Server]:
                 "%s did not serve %s within %g s; its output ends with:\n%s"
                 % (contender.label(app), app.health, START_WITHIN, log.tail())
             )
-        yield Server(port, log)
+        yield Server(port, log, stops)
     finally:
+        stopping = time.monotonic()
         stop_server(process)
+        stops.append(time.monotonic() - stopping)
         log.wait_closed()
 
 
@@ -352,6 +374,7 @@ class Edit(NamedTuple):
     saved: float
     served: Optional[float]
     log: StampedLog  # of the server that had to serve it
+    stale: int  # older tokens served after the new one
 
 
 def edit_and_wait(app: App, server: Server, target: EditTarget) -> Edit:
@@ -360,7 +383,21 @@ def edit_and_wait(app: App, server: Server, target: EditTarget) -> Edit:
     token = "edit-%d" % serial
     target.write(app.folder, token, serial)
     saved = time.monotonic()
-    return Edit(target, saved, wait_for_token(server.port, app.health, token, SERVED_WITHIN), server.log)
+    served = wait_for_token(server.port, app.health, token, SERVED_WITHIN)
+    return Edit(target, saved, served, server.log, stale_answers(server.port, app.health, token) if served else 0)
+
+
+def stale_answers(port: int, path: str, token: str) -> int:
+    """Of STALE_POLLS more answers, how many lack the new *token* (old code served again)."""
+    stale = 0
+    for _ in range(STALE_POLLS):
+        try:
+            _, body = get(port, path, timeout=SERVED_WITHIN)
+        except CONNECTION_FAILED:
+            continue
+        stale += token not in body.split()
+        time.sleep(POLL)
+    return stale
 
 
 class Run:
@@ -370,6 +407,7 @@ class Run:
         self.contender = contender
         self.edits: List[Edit] = []
         self.load = LoadStats()
+        self.stops: List[float] = []
 
     def of(self, target: EditTarget) -> List[Edit]:
         return [edit for edit in self.edits if edit.target == target]
@@ -400,21 +438,42 @@ class Run:
     def reload_marks(self, edit: Edit) -> Optional[List[float]]:
         if edit.served is None:
             return None
-        marks = [edit.saved]
-        for pattern in (self.contender.detect, BINARY_RELOADING, FIRST_WORKER, LAST_WORKER):
-            stamp = edit.log.first_after(marks[-1], pattern)
-            # The last worker may be forked after the first response; a line later
-            # than the next edit's earliest moment belongs to another reload.
-            if stamp is None or stamp > edit.served + EDIT_DELAY[0]:
-                return None
-            marks.append(stamp)
-        return marks + [edit.served]
+        # The last worker may be forked after the first response; a line later
+        # than the next edit's earliest moment belongs to another reload.
+        limit = edit.served + EDIT_DELAY[0]
+        detected = edit.log.nth_after(edit.saved, self.contender.detect)
+        if detected is None:
+            return None
+        marks: List[Optional[float]] = [edit.saved, detected[0]]
+        if WORKERS_ONLY.search(detected[1]):
+            # The workers alone restart: no re-exec, the master forks each anew.
+            first = edit.log.first_after(detected[0], RESPAWNED)
+            last = edit.log.nth_after(detected[0], RESPAWNED, WORKERS)
+            marks += [first, first, last[0] if last else None]
+        else:
+            for pattern in (BINARY_RELOADING, FIRST_WORKER, LAST_WORKER):
+                previous = marks[-1]
+                marks.append(None if previous is None else edit.log.first_after(previous, pattern))
+        found = [mark for mark in marks if mark is not None and mark <= limit]
+        return found + [edit.served] if len(found) == len(marks) else None
+
+    def changed_to_served(self, target: EditTarget) -> List[float]:
+        """From the reloader's "changed" line to the new token served."""
+        delays = []
+        for edit in self.of(target):
+            seen = edit.log.first_after(edit.saved, self.contender.detect)
+            if seen is not None and edit.served is not None and seen <= edit.served:
+                delays.append(edit.served - seen)
+        return delays
+
+    def stale(self, target: EditTarget) -> int:
+        return sum(edit.stale for edit in self.of(target))
 
 
 def run_round(app: App, run: Run, trials: int, clients: int) -> None:
     """Start a server, edit each target *trials* times under load, add it all to *run*."""
     contender = run.contender
-    with serving(app, contender) as server:
+    with serving(app, contender, run.stops) as server:
         with background_load(server.port, app.load_paths, clients) as load:
             time.sleep(WARMUP)
             if contender.proof and not server.log.shows(contender.proof):
@@ -452,12 +511,13 @@ def seconds(value: Optional[float]) -> str:
 
 
 def row(label: str, cells: Sequence[str]) -> str:
-    return "%-52s" % label + "".join(" %9s" % cell for cell in cells)
+    return "%-56s" % label + "".join(" %9s" % cell for cell in cells)
 
 
 def latency_row(app: App, run: Run, target: EditTarget, reference: Optional[Summary]) -> str:
     stats = summarize(run.latencies(target))
     detect = summarize(run.detect_delays(target))
+    after_detect = summarize(run.changed_to_served(target))
     cells = [seconds(value) for value in stats] if stats else ["-"] * len(Summary._fields)
     cells.append(str(run.missed(target)))
     if stats and reference:
@@ -465,13 +525,15 @@ def latency_row(app: App, run: Run, target: EditTarget, reference: Optional[Summ
     else:
         cells += ["-", "-"]
     cells.append(seconds(detect.p50) if detect else "-")
+    cells.append(seconds(after_detect.p50) if after_detect else "-")
+    cells.append(str(run.stale(target)))
     return row(run.contender.label(app), cells)
 
 
 def latency_table(app: App, runs: List[Run], target: EditTarget) -> List[str]:
     devserver = next((run for run in runs if run.contender.key == "devserver"), None)
     reference = summarize(devserver.latencies(target)) if devserver else None
-    header = ("p50 s", "p95 s", "min s", "max s", "missed", "p50/dev", "p95/dev", "detect")
+    header = ("p50 s", "p95 s", "min s", "max s", "missed", "p50/dev", "p95/dev", "detect", "chg>srv", "stale")
     return [
         "edited: %s (imported by %s)" % (target.path, target.imported_by),
         row("contender", header),
@@ -483,11 +545,12 @@ def load_table(app: App, runs: List[Run], clients: int) -> List[str]:
     lines = [
         "Background load during the edits: %d clients, each a request then %d ms of sleep"
         % (clients, LOAD_PAUSE * 1000),
-        row("contender", ("requests", "conn err", "5xx", "slowest s")) + "  connection errors",
+        row("contender", ("requests", "conn err", "5xx", "slowest s", "stop s")) + "  connection errors",
     ]
     for run in runs:
         load = run.load
-        cells = (load.requests, sum(load.connection_errors.values()), load.server_errors, seconds(load.slowest))
+        stop = seconds(statistics.median(run.stops)) if run.stops else "-"
+        cells = (load.requests, sum(load.connection_errors.values()), load.server_errors, seconds(load.slowest), stop)
         line = row(run.contender.label(app), [str(cell) for cell in cells])
         kinds = ", ".join("%s %d" % kind for kind in load.connection_errors.most_common())
         lines.append(line + "  " + kinds if kinds else line)
@@ -509,8 +572,9 @@ def phase_table(app: App, runs: List[Run]) -> List[str]:
         lines += ["edited: %s" % target.path, row("contender", PHASES + ("sum", "n"))]
         lines += [phase_row(app, run, target) for run in runs if run.contender.uwsgi]
     lines += [
-        "detect: save -> the reloader's 'changed' line; graceful stop: -> 'binary reloading uWSGI';",
-        "re-exec + import: -> 'spawned uWSGI worker 1'; fork: -> 'spawned uWSGI worker %d';" % WORKERS,
+        "detect: save -> the reloader's 'changed' line; graceful stop: -> 'binary reloading uWSGI'",
+        "(workers alone: -> the first 'Respawned uWSGI worker'); re-exec + import: -> 'spawned uWSGI",
+        "worker 1' (workers alone: none); fork: -> the last worker spawned or respawned;",
         "first response: -> the new token served.",
     ]
     return lines
