@@ -314,4 +314,8 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
 
         uwsgidecorators.postfork(start_after_fork)
         wake_master_on_child_exit()
+    # uwsgi-reload-browser (live refresh, error page): all of it in _uwsgi_browser.
+    from ._uwsgi_browser import activate as activate_browser
+
+    activate_browser(lambda: reloader.generation, settings.interval)
     return reloader
