@@ -1,22 +1,32 @@
-"""uwsgi-reload-browser against a real uWSGI."""
+"""uwsgi-reload-browser against a real uWSGI, and in a real headless Chromium.
+
+The browser tests need Debian's ``chromium`` and ``chromium-driver`` and
+``selenium`` from PyPI (the ``test`` extra). Without them they are skipped,
+saying what is missing, except under ``CI=true``, where they fail. Each state
+they reach is saved as a screenshot in the test's tmp_path (``screenshots/``).
+"""
 
 from __future__ import annotations
 
 import http.client
+import os
 import re
+import shutil
 import socket
 import struct
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
 from conftest import TIMEOUT, Server, wait_until, write
-from processes import free_port
+from processes import free_port, stop_session
 
 pytestmark = pytest.mark.uwsgi
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 STARTED = r"^uwsgi_reload: watching \d+ files every"
 RELOADED = r"^uwsgi_reload: .*changed, reloading$"
 SCRIPT_TAG = re.compile(r'<script src="/__uwsgi_reload__/live\.js" data-status="/__uwsgi_reload__/status" '
@@ -312,3 +322,212 @@ def test_an_app_the_ini_cannot_wrap_says_so_and_takes_the_documented_line(tmp_pa
         r"module = or wsgi-file =\): add application = uwsgi_reload\.live_reload\(application\) to the code$"
     )
     assert SCRIPT_TAG.search(get(server.port)[2].decode())
+
+
+# -- in a real browser -----------------------------------------------------------------------
+
+CHROMIUM_FLAGS = (
+    # As root Chromium needs --no-sandbox; without the background-networking
+    # flags its own connections are refused by a closed network, and it stalls.
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--window-size=1024,640",
+)
+
+
+def browser_missing() -> str:
+    missing = []
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("selenium (pip install selenium, or the test extra)")
+    for name in ("chromium", "chromedriver"):
+        if not shutil.which(name):
+            missing.append("%s (apt-get install chromium chromium-driver)" % name)
+    return ", ".join(missing)
+
+
+class Browser:
+    """One headless Chromium (and its chromedriver, in a session of their own)."""
+
+    def __init__(self, folder: Path) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        self.screenshots = folder / "screenshots"
+        self.screenshots.mkdir(exist_ok=True)
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium") or "chromium"
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        options.add_argument("--user-data-dir=" + self.profile)
+        self.service = Service(
+            shutil.which("chromedriver"), log_output=str(folder / "chromedriver.log"),
+            popen_kw={"start_new_session": True},
+        )
+        self.driver = webdriver.Chrome(options=options, service=self.service)
+        self.driver.set_page_load_timeout(TIMEOUT)
+
+    def open(self, url: str) -> None:
+        self.driver.get(url)
+
+    def js(self, script: str) -> Any:
+        from selenium.common.exceptions import WebDriverException
+
+        try:
+            return self.driver.execute_script(script)
+        except WebDriverException:
+            return None  # between two documents, during a refresh
+
+    def text(self) -> str:
+        return self.js("return document.body ? document.body.innerText : ''") or ""
+
+    def wait_for_text(self, expected: str, describe: Callable[[], str] = str) -> None:
+        wait_until(lambda: expected in self.text(), TIMEOUT, "%r in the page" % expected,
+                   lambda: "page text: %r\n%s" % (self.text(), describe()))
+
+    def screenshot(self, name: str) -> Path:
+        path = self.screenshots / name
+        self.driver.save_screenshot(str(path))
+        return path
+
+    def quit(self) -> None:
+        pid = self.service.process.pid if self.service.process else None
+        try:
+            self.driver.quit()
+        finally:
+            if pid is not None:
+                stop_session(pid)  # whatever of Chromium is left, by PID
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    missing = browser_missing()
+    if missing:
+        message = "a real browser is needed for this test; missing: " + missing
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    started = Browser(tmp_path)
+    try:
+        yield started
+    finally:
+        started.quit()
+
+
+def polls(browser: Browser) -> int:
+    return browser.js("return window.__uwsgiReload ? window.__uwsgiReload.polls : -1")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("router", [False, True], ids=["http-socket", "http-router"])
+def test_a_saved_edit_shows_in_the_open_page_with_nobody_touching_it(page_app, make_server, browser, router):
+    server = make_server(ini(router=router))
+    browser.open("http://127.0.0.1:%d/" % server.port)
+    browser.wait_for_text("one", server.tail)
+    browser.js("window.untouched = true")  # gone once the page has been refreshed
+    browser.screenshot("1-page.png")
+    server.wait_for_log(STARTED)
+
+    write(page_app / "helper.py", 'MESSAGE = "two, saved"\n')
+    browser.wait_for_text("two, saved", server.tail)
+    browser.screenshot("2-edited.png")
+    assert browser.js("return window.untouched === undefined") is True
+    assert server.count(PAGE_REQUEST) == 2
+
+    # Refreshed once, never again: three polls of the new page later it is
+    # still the same document, and the app has served the page twice.
+    wait_until(lambda: polls(browser) >= 3, TIMEOUT, "three polls of the refreshed page", server.tail)
+    assert browser.js("return window.untouched === undefined") is True
+    assert server.count(PAGE_REQUEST) == 2
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("case", ["wsgi-file-syntax-error", "module-syntax-error", "wsgi-file-import-error"])
+def test_a_syntax_error_shows_in_the_page_and_the_fix_brings_the_app_back(page_app, make_server, browser, case):
+    loader, broken_file, text = BROKEN[case]
+    server = make_server(ini(loader=loader))
+    url = "http://127.0.0.1:%d/" % server.port
+    browser.open(url)
+    browser.wait_for_text("one", server.tail)
+    browser.screenshot("1-page.png")
+    server.wait_for_log(STARTED)
+    good = (page_app / broken_file).read_text()
+
+    write(page_app / broken_file, text)
+    error = "ModuleNotFoundError" if "import" in case else "SyntaxError"
+    browser.wait_for_text(error, server.tail)
+    browser.wait_for_text("in %s, line" % broken_file, server.tail)
+    browser.screenshot("2-error.png")
+    assert browser.driver.current_url == url
+    assert browser.driver.title.startswith("%s in %s" % (error, broken_file))
+
+    write(page_app / broken_file, good.replace('"one"', '"fixed"'))
+    browser.wait_for_text("fixed" if broken_file == "helper.py" else "one", server.tail)
+    browser.screenshot("3-fixed.png")
+    assert "Shop" == browser.driver.title
+
+
+FRAMEWORKS = {
+    # example folder: (file to edit, old text, new text), and how its page becomes HTML
+    "django": ("shop/views.py", [('HttpResponse("Hello from Django", content_type="text/plain")',
+                                  'HttpResponse("<!DOCTYPE html><html><body><h1>Hello from Django</h1></body></html>")')]),
+    "flask": ("templates/index.html", []),
+    "pyramid": ("app.py", [('Response("Hello from Pyramid", content_type="text/plain")',
+                            'Response("<!DOCTYPE html><html><body><h1>Hello from Pyramid</h1></body></html>", '
+                            'content_type="text/html")')]),
+    "plain": ("greeting.py", [('"text/plain; charset=utf-8"', '"text/html; charset=utf-8"')]),
+}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", list(FRAMEWORKS))
+def test_each_framework_example_refreshes_with_the_ini_key_alone(tmp_path, make_server, browser, name):
+    if name != "plain":
+        pytest.importorskip(name)
+    folder = tmp_path / name
+    shutil.copytree(EXAMPLES / name, folder)
+    edited, html = FRAMEWORKS[name]
+    for path in folder.rglob("*.py"):  # the page as HTML: the only change to the example's code
+        text = path.read_text()
+        for old, new in html:
+            text = text.replace(old, new)
+        path.write_text(text)
+    ini_text = (folder / "uwsgi.ini").read_text().replace("127.0.0.1:8000", "127.0.0.1:{port}")
+    server = make_server(ini_text.replace("{", "{{").replace("}", "}}").replace("{{port}}", "{port}")
+                         + "uwsgi-reload-browser = true\n", folder=folder)
+    browser.open("http://127.0.0.1:%d/" % server.port)
+    greeting = "Hello from plain WSGI" if name == "plain" else "Hello from %s" % name.capitalize()
+    browser.wait_for_text(greeting, server.tail)
+    server.wait_for_log(STARTED)
+    target = folder / edited
+    write(target, target.read_text().replace(greeting.rsplit(" ", 1)[0], "Edited, hello from"))
+    browser.wait_for_text("Edited, hello from", server.tail)
+    browser.screenshot("%s-edited.png" % name)
+    assert server.count(RELOADED) == 1
+
+
+@pytest.mark.browser
+def test_a_hidden_tab_stops_asking_and_asks_again_once_shown(page_app, make_server, browser):
+    server = make_server(ini('log-format = [pid: %(pid)] %(method) %(uri) referer=%(referer)'))
+    url = "http://127.0.0.1:%d/" % server.port
+    browser.open(url + "?tab=a")
+    browser.wait_for_text("one", server.tail)
+    tab_a = browser.driver.current_window_handle
+
+    def asked(tab: str) -> int:
+        return server.count(r"GET /__uwsgi_reload__/status referer=%s\?tab=%s$" % (re.escape(url), tab))
+
+    wait_until(lambda: asked("a") >= 2, TIMEOUT, "polls from tab a", server.tail)
+    browser.driver.switch_to.new_window("tab")  # tab a is hidden now
+    browser.open(url + "?tab=b")
+    browser.wait_for_text("one", server.tail)
+    hidden_at, b_at = asked("a"), asked("b")
+    wait_until(lambda: asked("b") >= b_at + 5, TIMEOUT, "five polls from tab b", server.tail)
+    assert asked("a") <= hidden_at + 1  # at most the one already on its way
+
+    browser.driver.switch_to.window(tab_a)  # shown again: it asks at once, and keeps asking
+    wait_until(lambda: asked("a") >= hidden_at + 3, TIMEOUT, "polls from tab a once shown", server.tail)
+    assert server.count(r"\] GET /\?tab=\w referer=") == 2  # no page was refreshed
