@@ -402,14 +402,29 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
+def require_browser() -> None:
+    """Skip, saying what is missing; in CI (CI=true) fail instead: there it must run."""
     missing = browser_missing()
     if missing:
         message = "a real browser is needed for this test; missing: " + missing
         if os.environ.get("CI") == "true":
-            pytest.fail(message)
+            pytest.fail(message, pytrace=False)
         pytest.skip(message)
+
+
+def test_without_a_browser_the_browser_tests_skip_locally_and_fail_in_ci(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"missing: .*chromium \(apt-get install chromium chromium-driver\)"):
+        require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"missing: .*chromedriver"):
+        require_browser()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    require_browser()
     started = Browser(tmp_path)
     try:
         yield started
