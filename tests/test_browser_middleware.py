@@ -320,6 +320,7 @@ def test_a_syntax_error_shows_its_file_line_and_source_escaped(tmp_path):
         page = render_error_page(error, str(tmp_path))
     assert "<title>SyntaxError in shop &lt;&amp;&gt; views.py · uwsgi_reload</title>" in page
     assert "in <code>shop &lt;&amp;&gt; views.py</code>, line 2" in page
+    assert "File &quot;shop &lt;&amp;&gt; views.py&quot;, line 2" in page  # Python's own lines, path as shown
     assert '<span class="here"><span class="n">2</span>def view(:</span>' in page
     assert 'title = &quot;&lt;b&gt;&amp;&quot;' in page
     assert "<b>&" not in page and "<&>" not in page

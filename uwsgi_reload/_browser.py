@@ -13,6 +13,7 @@ take a whole worker away from the app.
 
 from __future__ import annotations
 
+import copy
 import html
 import ipaddress
 import linecache
@@ -364,6 +365,18 @@ ol.frames{padding-left:22px}ol.frames li{margin:4px 0}.app{font-weight:600}
 """
 
 
+def _exception_only(value: BaseException, cwd: str) -> str:
+    """Python's own last lines for *value*; a SyntaxError's file as the page shows it."""
+    if isinstance(value, SyntaxError) and isinstance(value.filename, str):
+        try:
+            shown = copy.copy(value)
+            shown.filename = _shown_path(value.filename, cwd)
+            value = shown
+        except Exception:
+            pass  # an odd subclass: its own text will do
+    return "".join(traceback.format_exception_only(type(value), value)).rstrip()
+
+
 def render_error_page(error: Optional[BaseException], cwd: str, headline: str = "The app did not load") -> str:
     """A whole HTML page for an app that failed to load; every value in it is escaped.
 
@@ -397,9 +410,7 @@ def render_error_page(error: Optional[BaseException], cwd: str, headline: str = 
                     )
                 )
             sections.append("<h2>Traceback</h2><ol class=\"frames\">%s</ol>" % "".join(items))
-        sections.append("<pre class=\"exception\">%s</pre>" % _text(
-            "".join(traceback.format_exception_only(type(value), value)).rstrip()
-        ))
+        sections.append("<pre class=\"exception\">%s</pre>" % _text(_exception_only(value, cwd)))
     where = _location(error)
     message = str(error.msg or "") if isinstance(error, SyntaxError) else str(error)
     summary = type(error).__name__ + (": " + message if message else "")
