@@ -258,7 +258,7 @@ def _wrap_file(browser: Browser, path: str, attribute: str) -> str:
     name = pythonized(path)
     if name in sys.modules:
         return "%s is importing uwsgi_reload itself" % printable(path)
-    external = sys.modules["importlib._bootstrap_external"]
+    from importlib import _bootstrap_external as external  # what PyImport_ExecCodeModule calls
     original = external._fix_up_module
 
     def fix_up(namespace: Dict[str, Any], module_name: str, pathname: Any, cpathname: Any = None) -> None:
@@ -399,7 +399,7 @@ def activate(generation: Callable[[], str], scan_interval: float) -> Optional[Br
 
         def after_fork() -> None:
             try:
-                _answer_without_app(browser, uwsgi.worker_id() == 1)
+                _answer_without_app(browser, _first_in_instance())
             except KeyboardInterrupt:
                 os._exit(0)  # a stop during the fork: see _uwsgi.start_after_fork
             except Exception as error:
