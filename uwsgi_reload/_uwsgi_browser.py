@@ -91,11 +91,20 @@ class Browser:
         self.need_app = need_app
         self.load_error: Optional[BaseException] = None
         self.error_apps: List[Any] = []  # kept alive: uWSGI holds bare pointers to them
+        self.wrapped = False  # by one of our hooks, or by live_reload() in the app's code
+        self.hinted = False  # the line about live_reload() has been logged
 
     def wrap(self, app: Any) -> Any:
+        self.wrapped = True
         if isinstance(app, LiveReload):
             return app
         return LiveReload(app, self.generation, self.allowed, self.poll)
+
+    def hint(self, why: str) -> None:
+        if not self.hinted:
+            self.hinted = True
+            log("uwsgi-reload-browser cannot wrap the app from the ini (%s): add "
+                "application = uwsgi_reload.live_reload(application) to the code" % why)
 
     def error_app(self, error: Optional[BaseException]) -> LiveReload:
         app = self.wrap(ErrorPage(error, self.allowed, log=uwsgi.log))
@@ -307,6 +316,9 @@ def load_app(app: Any) -> bool:
 
 def _answer_without_app(browser: Browser, first: bool) -> None:
     if _this_worker().get("apps"):
+        if first and not browser.wrapped:
+            # A loader or a Python version where our hooks were never called.
+            browser.hint("the app loaded without passing through uwsgi_reload")
         return
     if load_app(browser.error_app(browser.load_error)):
         if first:
@@ -386,8 +398,7 @@ def activate(generation: Callable[[], str], scan_interval: float) -> Optional[Br
         log("browser refresh on: HTML pages for %s refresh once the instance serves new code (they ask "
             "every %gs), and get an error page while the app cannot load" % (browser.allowed.describe(), browser.poll))
         if problem:
-            log("uwsgi-reload-browser cannot wrap the app from the ini (%s): add "
-                "application = uwsgi_reload.live_reload(application) to the code" % problem)
+            browser.hint(problem)
         for network in wide_networks(options.allow):
             log("uwsgi-reload-browser-allow = %s reaches beyond private addresses: everyone there "
                 "can see the app's tracebacks" % network)
