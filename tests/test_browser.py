@@ -331,7 +331,7 @@ CHROMIUM_FLAGS = (
     # flags its own connections are refused by a closed network, and it stalls.
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1024,640",
+    "--disable-dev-shm-usage", "--window-size=1024,760",
 )
 
 
