@@ -240,7 +240,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     folder = tempfile.mkdtemp(prefix="browser-bench-")
     try:
-        names = write_package(folder, "gen", args.modules)
+        names = write_package(folder, "gen", args.modules) if args.modules else []
         with open(os.path.join(folder, "imports.py"), "w") as imports:
             imports.writelines("import %s\n" % name for name in names)
         with open(os.path.join(folder, "app.py"), "w") as app:
