@@ -197,7 +197,7 @@ def test_pages_get_the_script_lengths_stay_right_and_other_bodies_are_byte_ident
     assert status == 200 and headers["cache-control"] == "no-store" and re.fullmatch(rb"\d+\.\d+", body)
     # The one-shot import hook is gone once the app has been imported.
     assert get(server.port, "/hooks")[2] == b"builtin_function_or_method"
-    server.wait_for_log(r"^uwsgi_reload: browser refresh on: HTML pages for loopback refresh")
+    server.wait_for_log(r"^uwsgi_reload: browser refresh on: pages shown to clients from loopback refresh once")
     assert server.count(r"^uwsgi_reload: browser refresh on") == 1
 
 
@@ -273,7 +273,7 @@ def test_only_loopback_and_listed_addresses_see_the_script_and_the_error_page(pa
     status, body = uwsgi_get(uwsgi_port, "/", "203.0.113.9")  # anyone else
     assert status.endswith("200 OK") and b"<script" not in body
     write(page_app / "helper.py", 'MESSAGE = "two"\nbroken = (\n')
-    server.wait_for_log(r"^uwsgi_reload: the app did not load: loopback 10\.0\.2\.2/32 get the error page")
+    server.wait_for_log(r"^uwsgi_reload: the app did not load: clients from loopback and 10\.0\.2\.2/32 get the error page")
     status, body = uwsgi_get(uwsgi_port, "/", "10.0.2.2")
     assert status.endswith("500 Internal Server Error") and b"SyntaxError" in body
     for path in ("/", "/__uwsgi_reload__/status"):

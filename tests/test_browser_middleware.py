@@ -267,6 +267,12 @@ def test_loopback_and_the_listed_addresses_are_allowed(address, allowed):
     assert clients(address) is allowed
 
 
+def test_who_is_allowed_reads_well_in_a_log_line():
+    assert ClientFilter().describe() == "loopback"
+    networks = [ipaddress.ip_network("10.0.2.2"), ipaddress.ip_network("192.168.56.0/24")]
+    assert ClientFilter(networks).describe() == "loopback and 10.0.2.2/32, 192.168.56.0/24"
+
+
 def test_the_browser_keys_are_off_by_default_and_read_every_value():
     assert read_browser_options({}) == (read_browser_options({})[0], [])
     assert read_browser_options({})[0].enabled is False

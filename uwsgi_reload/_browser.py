@@ -98,7 +98,8 @@ class ClientFilter:
         return ip.is_loopback or any(ip in network for network in self.allow)
 
     def describe(self) -> str:
-        return " ".join(["loopback"] + [str(network) for network in self.allow])
+        """Who is allowed, for a log line: 'loopback', 'loopback and 10.0.2.2/32'."""
+        return " and ".join(["loopback", ", ".join(str(network) for network in self.allow)][: 1 + bool(self.allow)])
 
 
 def poll_seconds(scan_interval: float) -> float:

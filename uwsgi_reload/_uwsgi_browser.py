@@ -322,7 +322,8 @@ def _answer_without_app(browser: Browser, first: bool) -> None:
         return
     if load_app(browser.error_app(browser.load_error)):
         if first:
-            log("the app did not load: %s get the error page until a fix is saved" % browser.allowed.describe())
+            log("the app did not load: clients from %s get the error page until a fix is saved"
+                % browser.allowed.describe())
     elif first:
         log("the app did not load, and this uWSGI offers no way to answer in its place: "
             "requests get uWSGI's bare 500 until a fix is saved")
@@ -395,8 +396,8 @@ def activate(generation: Callable[[], str], scan_interval: float) -> Optional[Br
     else:
         problem = "the app is not loaded by module = or wsgi-file ="
     if first:
-        log("browser refresh on: HTML pages for %s refresh once the instance serves new code (they ask "
-            "every %gs), and get an error page while the app cannot load" % (browser.allowed.describe(), browser.poll))
+        log("browser refresh on: pages shown to clients from %s refresh once the instance serves new code "
+            "(they ask every %gs), and show the error while the app cannot load" % (browser.allowed.describe(), browser.poll))
         if problem:
             browser.hint(problem)
         for network in wide_networks(options.allow):
