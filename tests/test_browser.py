@@ -432,6 +432,21 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         started.quit()
 
 
+def open_once_served(browser: Browser, server: Server, path: str = "/") -> str:
+    """Open *path* once uWSGI answers: a browser does not retry a refused first load.
+    (It asks the status, so that the app's own page requests can be counted.)"""
+    def answers() -> bool:
+        try:
+            return get(server.port, "/__uwsgi_reload__/status")[0] == 200
+        except (OSError, http.client.HTTPException):
+            return False
+
+    wait_until(answers, TIMEOUT, "uWSGI answering", server.tail)
+    url = "http://127.0.0.1:%d%s" % (server.port, path)
+    browser.open(url)
+    return url
+
+
 def polls(browser: Browser) -> int:
     return browser.js("return window.__uwsgiReload ? window.__uwsgiReload.polls : -1")
 
@@ -440,7 +455,7 @@ def polls(browser: Browser) -> int:
 @pytest.mark.parametrize("router", [False, True], ids=["http-socket", "http-router"])
 def test_a_saved_edit_shows_in_the_open_page_with_nobody_touching_it(page_app, make_server, browser, router):
     server = make_server(ini(router=router))
-    browser.open("http://127.0.0.1:%d/" % server.port)
+    open_once_served(browser, server)
     browser.wait_for_text("one", server.tail)
     browser.js("window.untouched = true")  # gone once the page has been refreshed
     browser.screenshot("1-page.png")
@@ -464,8 +479,7 @@ def test_a_saved_edit_shows_in_the_open_page_with_nobody_touching_it(page_app, m
 def test_a_syntax_error_shows_in_the_page_and_the_fix_brings_the_app_back(page_app, make_server, browser, case):
     loader, broken_file, text = BROKEN[case]
     server = make_server(ini(loader=loader))
-    url = "http://127.0.0.1:%d/" % server.port
-    browser.open(url)
+    url = open_once_served(browser, server)
     browser.wait_for_text("one", server.tail)
     browser.screenshot("1-page.png")
     server.wait_for_log(STARTED)
@@ -513,7 +527,7 @@ def test_each_framework_example_refreshes_with_the_ini_key_alone(tmp_path, make_
     ini_text = (folder / "uwsgi.ini").read_text().replace("127.0.0.1:8000", "127.0.0.1:{port}")
     server = make_server(ini_text.replace("{", "{{").replace("}", "}}").replace("{{port}}", "{port}")
                          + "uwsgi-reload-browser = true\n", folder=folder)
-    browser.open("http://127.0.0.1:%d/" % server.port)
+    open_once_served(browser, server)
     greeting = "Hello from plain WSGI" if name == "plain" else "Hello from %s" % name.capitalize()
     browser.wait_for_text(greeting, server.tail)
     server.wait_for_log(STARTED)
@@ -528,7 +542,7 @@ def test_each_framework_example_refreshes_with_the_ini_key_alone(tmp_path, make_
 def test_a_hidden_tab_stops_asking_and_asks_again_once_shown(page_app, make_server, browser):
     server = make_server(ini('log-format = [pid: %(pid)] %(method) %(uri) referer=%(referer)'))
     url = "http://127.0.0.1:%d/" % server.port
-    browser.open(url + "?tab=a")
+    open_once_served(browser, server, "/?tab=a")
     browser.wait_for_text("one", server.tail)
     tab_a = browser.driver.current_window_handle
 
