@@ -368,8 +368,36 @@ def _first_in_instance() -> bool:
     return worker == 0 or (worker == 1 and not _this_worker().get("respawn_count", 0))
 
 
+def _after_fork(function: Callable[[], None]) -> None:
+    """Run *function* in every worker right after its fork (and respawn)."""
+    try:
+        import uwsgidecorators  # raises without a master; activation has checked there is one
+    except ImportError:  # Debian without python3-uwsgidecorators: chain uWSGI's own hook
+        previous = getattr(uwsgi, "post_fork_hook", None)
+
+        def chained() -> None:
+            if callable(previous):
+                previous()
+            function()
+
+        uwsgi.post_fork_hook = chained
+        return
+    uwsgidecorators.postfork(function)
+
+
 def activate(generation: Callable[[], str], scan_interval: float) -> Optional[Browser]:
-    """Turn uwsgi-reload-browser on when the ini asks for it; None when it does not."""
+    """Turn uwsgi-reload-browser on when the ini asks for it; None when it does not.
+
+    Never raises: whatever goes wrong here is a log line, and reloading goes on.
+    """
+    try:
+        return _activate(generation, scan_interval)
+    except Exception as error:
+        log("uwsgi-reload-browser could not start (%s); reloading goes on without it" % printable(repr(error)))
+        return None
+
+
+def _activate(generation: Callable[[], str], scan_interval: float) -> Optional[Browser]:
     if _active:
         return _active[0]
     opt = uwsgi.opt
@@ -407,7 +435,6 @@ def activate(generation: Callable[[], str], scan_interval: float) -> Optional[Br
     if _this_worker().get("apps"):
         pass  # imported by a worker after its app loaded (a Django view, say): nothing to stand in for
     elif uwsgi.worker_id() == 0:
-        import uwsgidecorators  # activation has checked that there is a master
 
         def after_fork() -> None:
             try:
@@ -417,7 +444,7 @@ def activate(generation: Callable[[], str], scan_interval: float) -> Optional[Br
             except Exception as error:
                 log("could not set up the error page: %s" % printable(repr(error)))
 
-        uwsgidecorators.postfork(after_fork)
+        _after_fork(after_fork)
     else:
         _after_loaders_in_lazy_worker(browser, first)
     return browser
