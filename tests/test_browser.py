@@ -249,6 +249,8 @@ def test_a_broken_app_answers_the_error_page_to_loopback_and_the_fix_is_served(p
     assert "<code>%s</code>, line" % broken_file in page
     assert re.search(r"(SyntaxError|ModuleNotFoundError|NameError)", page)
     assert len(SCRIPT_TAG.findall(page)) == 1
+    # The app's imports went through our import hook: its frames are not shown.
+    assert "_uwsgi_browser" not in page and "_uwsgi_browser" not in server.log()
     write(page_app / broken_file, good.replace('"one"', '"fixed"'))
     server.wait_for_log(r"^uwsgi_reload: %s changed, reloading$" % re.escape(broken_file))
     wait_for_page(server, '<h1 id="msg">%s</h1>' % ("fixed" if broken_file == "helper.py" else "one"))
@@ -261,8 +263,6 @@ def test_lazy_apps_workers_answer_the_error_page_too(page_app, make_server):
     answers: List[Any] = []
 
     def error_pages_from_every_worker() -> bool:
-        # A lazy worker sets up the error page a moment after it starts
-        # accepting, so a request may still meet uWSGI's bare 500 very early.
         with ThreadPoolExecutor(4) as pool:  # concurrent, so that they spread over the workers
             answers[:] = pool.map(lambda _: get(server.port), range(12))
         return all(status == 500 and b"<code>app.py</code>, line 2" in body for status, _, body in answers)
@@ -271,6 +271,8 @@ def test_lazy_apps_workers_answer_the_error_page_too(page_app, make_server):
         return error_pages_from_every_worker() and len(set(re.findall(r"\[pid: (\d+)\|app: 0\|.*\] GET / =>", server.log()))) > 1
 
     wait_until(from_two_workers, TIMEOUT, "error pages only, from two workers", lambda: repr(answers)[:2000])
+    # Each worker set its error page up before it accepted: none answered uWSGI's bare 500.
+    assert server.count(r"^--- no python application found") == 0
 
 
 def test_only_loopback_and_listed_addresses_see_the_script_and_the_error_page(page_app, make_server):

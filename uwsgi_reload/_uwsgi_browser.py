@@ -23,12 +23,13 @@ real 2.0.31 on Python 3.11, see tests/test_browser.py):
   no Python on the way. The only way left to answer is to load an app after
   the fact: ``init_uwsgi_app`` is exported by the uwsgi binary (and by the
   python plugin of distribution packages, which uWSGI loads RTLD_GLOBAL), and
-  loading our callable with it (LOADER_CALLABLE) makes it the default app of
-  the worker. In default mode that happens in each worker right after the
-  fork (a ``postfork`` hook), before any request; with lazy-apps no hook of
-  ours runs after the loaders, so a short-lived thread does it as soon as the
-  worker's main thread has left Python (it holds the GIL until its loaders
-  are done).
+  loading our callable with it (LOADER_CALLABLE) makes it the default app.
+  When: the python plugin's ``init_apps`` ends, after every loader, with
+  ``get_uwsgi_pydict("uwsgi")``, an ``__import__("uwsgi")`` from C (no Python
+  frame, so its globals have no ``__name__``). The same one-shot
+  ``__import__`` sees it: in the master before the fork (uWSGI copies the
+  app to every worker), in each lazy-apps worker before it accepts. A
+  ``postfork`` check stays as a fallback in default mode.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ import builtins
 import ctypes
 import os
 import sys
-import threading
-import time
 import types
 from typing import Any, Callable, Dict, List, Optional
 
@@ -115,6 +114,7 @@ class Browser:
         """What uWSGI's PyErr_Print would have done with an error we catch instead:
         log the traceback through sys.excepthook (which also makes uwsgi_reload
         watch the files in it) and set sys.last_*."""
+        drop_our_frames(error)
         sys.last_type, sys.last_value, sys.last_traceback = type(error), error, error.__traceback__
         sys.excepthook(type(error), error, error.__traceback__)
 
@@ -130,31 +130,55 @@ def active() -> Optional[Browser]:
 
 
 class _ImportHook:
-    """``builtins.__import__`` until the app's module has been imported once."""
+    """``builtins.__import__`` from activation until the python plugin's loaders are done.
 
-    def __init__(self, name: str, loaded: Callable[[Any], None], failed: Optional[Callable[[Exception], Any]]) -> None:
-        self.name: Optional[str] = name
+    It sees the ``module =`` app's module come in (*module*, then the
+    callbacks), and the ``__import__("uwsgi")`` from C that ends
+    ``init_apps`` (*loaders_done*). The ``module =`` loader also imports
+    ``uwsgi`` from C before the app's module: only one after that counts.
+    """
+
+    def __init__(
+        self,
+        module: Optional[str],
+        loaded: Callable[[Any], None],
+        failed: Optional[Callable[[Exception], Any]],
+        loaders_done: Callable[[], None],
+    ) -> None:
+        self.module = module
         self.loaded = loaded
         self.failed = failed
+        self.loaders_done: Optional[Callable[[], None]] = loaders_done
         self.original = builtins.__import__
         builtins.__import__ = self
 
     def remove(self) -> None:
-        self.name = None
+        self.module = self.loaders_done = None
         if builtins.__import__ is self:
             builtins.__import__ = self.original  # else someone wrapped us: we pass through
 
     def __call__(self, name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-        if level or name != self.name:
+        if level:
             return self.original(name, globals, locals, fromlist, level)
-        self.remove()
-        try:
+        if name == self.module:
+            self.module = None
+            return self._app_module(name, globals, locals, fromlist)
+        if name == "uwsgi" and self.module is None and self.loaders_done is not None and not (
+            isinstance(globals, dict) and "__name__" in globals
+        ):
+            done = self.loaders_done
+            self.remove()
             result = self.original(name, globals, locals, fromlist, level)
+            done()
+            return result
+        return self.original(name, globals, locals, fromlist, level)
+
+    def _app_module(self, name: str, globals: Any, locals: Any, fromlist: Any) -> Any:
+        try:
+            result = self.original(name, globals, locals, fromlist, 0)
         except Exception as error:
             if self.failed is None:
                 raise
-            if error.__traceback__ is not None and error.__traceback__.tb_frame.f_code is _HOOK_CODE:
-                error.__traceback__ = error.__traceback__.tb_next  # our own frame: noise
             standin = self.failed(error)
             sys.modules[name] = standin
             # What __import__ returns for "a.b" without a fromlist is "a".
@@ -163,18 +187,38 @@ class _ImportHook:
         return result
 
 
-_HOOK_CODE = _ImportHook.__call__.__code__
+_HOOK_CODES = (_ImportHook.__call__.__code__, _ImportHook._app_module.__code__)
 
 
-def _wrap_module(browser: Browser, spec: str, default_callable: str) -> str:
-    """Wrap the callable of ``module = spec``; '' or why it cannot be done."""
+def drop_our_frames(error: BaseException) -> None:
+    """Take the hook's frames out of *error*'s traceback, and its causes'.
+
+    While the app loads, each of its imports passes through the hook, so each
+    would show a frame of ours between two of the app's: noise in the log and
+    on the error page (importlib hides its own frames the same way).
+    """
+    seen = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None and tb.tb_frame.f_code in _HOOK_CODES:
+            tb = tb.tb_next
+        current.__traceback__ = tb
+        while tb is not None and tb.tb_next is not None:
+            if tb.tb_next.tb_frame.f_code in _HOOK_CODES:
+                tb.tb_next = tb.tb_next.tb_next
+            else:
+                tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+
+
+def _module_callbacks(browser: Browser, spec: str, default_callable: str) -> "tuple[str, Any, Any]":
+    """For ``module = spec``: the module's name, and what to do once it imported or failed."""
     name, _, attribute = spec.partition(":")
     attribute = attribute or default_callable
     factory = attribute.endswith("()")
     attribute = attribute[:-2] if factory else attribute
-    current = sys.modules.get(name)
-    if current is not None and getattr(getattr(current, "__spec__", None), "_initializing", False):
-        return "%s is importing uwsgi_reload itself" % printable(name)
 
     def loaded(module: Any) -> None:
         if module is None:
@@ -203,8 +247,7 @@ def _wrap_module(browser: Browser, spec: str, default_callable: str) -> str:
         setattr(standin, attribute, (lambda: app) if factory else app)
         return standin
 
-    _ImportHook(name, loaded, None if browser.need_app else failed)
-    return ""
+    return name, loaded, None if browser.need_app else failed
 
 
 def _wrapped_factory(browser: Browser, factory: Callable[[], Any]) -> Callable[[], Any]:
@@ -314,12 +357,23 @@ def load_app(app: Any) -> bool:
     return init_uwsgi_app(LOADER_CALLABLE, app, ctypes.addressof(_REQUEST[0]), None, PYTHON_APP_TYPE_WSGI) >= 0
 
 
+def _apps_here() -> bool:
+    """Whether this process has an app: a worker's own slot; in the master,
+    worker 1's (uWSGI copies each app the master loads to every slot)."""
+    workers = uwsgi.workers()
+    me = uwsgi.worker_id()
+    slot = next((w for w in workers if w.get("id") == me), {}) if me else (workers[0] if workers else {})
+    return bool(slot.get("apps"))
+
+
 def _answer_without_app(browser: Browser, first: bool) -> None:
-    if _this_worker().get("apps"):
+    if _apps_here():
         if first and not browser.wrapped:
             # A loader or a Python version where our hooks were never called.
             browser.hint("the app loaded without passing through uwsgi_reload")
         return
+    if browser.need_app:
+        return  # uWSGI stops the instance, as asked
     if load_app(browser.error_app(browser.load_error)):
         if first:
             log("the app did not load: clients from %s get the error page until a fix is saved"
@@ -335,29 +389,15 @@ def _record_load_errors(browser: Browser) -> None:
 
     def excepthook(exc_type: Any, value: Any, tb: Any) -> None:
         if isinstance(value, BaseException):
+            try:
+                drop_our_frames(value)
+                tb = value.__traceback__
+            except Exception:
+                pass  # the report matters more
             browser.load_error = value
         previous(exc_type, value, tb)
 
     sys.excepthook = excepthook
-
-
-def _after_loaders_in_lazy_worker(browser: Browser, first: bool) -> None:
-    main = threading.main_thread().ident
-
-    def wait() -> None:
-        # The main thread holds the GIL from before its loaders to after them,
-        # letting go only while running Python code (with frames): once we run
-        # and it has none, its loaders are done. It starts accepting requests
-        # a moment later: asking often keeps the time a request could still
-        # get uWSGI's bare 500 to about a millisecond.
-        while sys._current_frames().get(main) is not None:
-            time.sleep(0.001)
-        try:
-            _answer_without_app(browser, first)
-        except Exception as error:
-            log("could not set up the error page: %s" % printable(repr(error)))
-
-    threading.Thread(target=wait, name="uwsgi_reload-browser", daemon=True).start()
 
 
 # -- activation ----------------------------------------------------------------------------
@@ -415,12 +455,20 @@ def _activate(generation: Callable[[], str], scan_interval: float) -> Optional[B
 
     module, wsgi_file = _text(opt.get("module") or opt.get("wsgi")), _text(opt.get("wsgi-file") or opt.get("file"))
     default_callable = _text(opt.get("callable")) or "application"
-    if _this_worker().get("apps"):
+    problem = ""
+    if _apps_here():
         problem = "it was loaded before uwsgi_reload"
-    elif module:
-        problem = _wrap_module(browser, module, default_callable)
-    elif wsgi_file:
-        problem = _wrap_file(browser, wsgi_file, default_callable)
+    elif module or wsgi_file:
+        name, loaded, failed = None, (lambda module: None), None
+        if module:
+            name, loaded, failed = _module_callbacks(browser, module, default_callable)
+            current = sys.modules.get(name)
+            if current is not None and getattr(getattr(current, "__spec__", None), "_initializing", False):
+                problem = "%s is importing uwsgi_reload itself" % printable(name)
+        else:
+            problem = _wrap_file(browser, wsgi_file, default_callable)
+        if not problem:
+            _ImportHook(name, loaded, failed, lambda: _answer_without_app(browser, first))
     else:
         problem = "the app is not loaded by module = or wsgi-file ="
     if first:
@@ -432,10 +480,10 @@ def _activate(generation: Callable[[], str], scan_interval: float) -> Optional[B
             log("uwsgi-reload-browser-allow = %s reaches beyond private addresses: everyone there "
                 "can see the app's tracebacks" % network)
 
-    if _this_worker().get("apps"):
-        pass  # imported by a worker after its app loaded (a Django view, say): nothing to stand in for
-    elif uwsgi.worker_id() == 0:
-
+    if uwsgi.worker_id() == 0:
+        # A fallback, once every loader (mount = too) is done: a worker
+        # without an app gets the error page here, should init_apps not have
+        # ended with the import our hook waits for (or no hook was set).
         def after_fork() -> None:
             try:
                 _answer_without_app(browser, _first_in_instance())
@@ -445,6 +493,4 @@ def _activate(generation: Callable[[], str], scan_interval: float) -> Optional[B
                 log("could not set up the error page: %s" % printable(repr(error)))
 
         _after_fork(after_fork)
-    else:
-        _after_loaders_in_lazy_worker(browser, first)
     return browser
