@@ -50,6 +50,17 @@ def test_each_misconfiguration_gets_one_line(opt, start):
     assert line.startswith(start)
 
 
+def test_the_production_line_also_names_the_browser_key_when_it_is_on():
+    opt = {"socket": b"0.0.0.0:3031", "harakiri": b"30"}
+    (plain,) = misconfigurations(opt)
+    assert plain.endswith("set uwsgi-reload = false there")
+    (line,) = misconfigurations(dict(opt, **{"uwsgi-reload-browser": b"true"}))
+    assert line == plain + (
+        ", which also turns off uwsgi-reload-browser (on here: it shows the app's tracebacks to "
+        "loopback and the addresses in uwsgi-reload-browser-allow)"
+    )
+
+
 def test_loopback_or_unix_sockets_with_harakiri_are_not_production():
     for address in (b"127.0.0.1:8000", b"localhost:8000", b"/run/app.sock", b"[::1]:8000"):
         assert misconfigurations({"socket": address, "harakiri": b"30"}) == []

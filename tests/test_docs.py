@@ -115,3 +115,34 @@ def test_the_flask_snippet_is_the_line_the_flask_example_runs():
 def test_the_examples_named_in_the_readme_exist():
     for name in re.findall(r"``examples/(\w+)``", README):
         assert (ROOT / "examples" / name / "uwsgi.ini").is_file(), name
+
+
+def test_the_browser_snippet_turns_the_browser_on_for_vagrants_host(tmp_path):
+    from uwsgi_reload._browser import KEYS, read_browser_options
+
+    snippet = code_blocks("ini")[2]
+    ini = tmp_path / "uwsgi.ini"
+    ini.write_text("[uwsgi]\n" + snippet)
+    options, problems = read_browser_options(read_ini_values(str(ini), "uwsgi", {}, keys=KEYS))
+    assert options.enabled and [str(network) for network in options.allow] == ["10.0.2.2/32"] and problems == []
+
+
+@pytest.mark.uwsgi
+def test_the_first_snippet_with_the_browser_line_serves_pages_with_the_script(tmp_path, make_server):
+    snippet = code_blocks("ini")[0] + "uwsgi-reload-browser = true\n"
+    write(tmp_path / "app.py", """
+        def application(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/html")])
+            return [b"<html><body>snippet</body></html>"]
+    """)
+    server = make_server(snippet.replace("127.0.0.1:8000", "127.0.0.1:{port}"))
+    server.wait_for_log(r"^uwsgi_reload: browser refresh on")
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files")  # the workers are up
+    status, body = server.get()
+    assert status == 200 and '<script src="/__uwsgi_reload__/live.js"' in body
+
+
+def test_the_live_reload_line_is_the_one_tested():
+    line = "application = uwsgi_reload.live_reload(application)"
+    assert "    %s\n" % line in README
+    assert line in (ROOT / "tests" / "test_browser.py").read_text()

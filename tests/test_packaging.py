@@ -36,6 +36,7 @@ def test_wheel_has_the_package_and_py_typed(dist):
     names = zipfile.ZipFile(wheel).namelist()
     assert "uwsgi_reload/py.typed" in names
     assert "uwsgi_reload/__main__.py" in names
+    assert "uwsgi_reload/live.js" in names  # the page's script, read at run time
     assert not any(name.startswith(("tests/", "examples/")) for name in names)
 
 
@@ -45,6 +46,7 @@ def test_sdist_carries_tests_examples_vagrant_demo_and_docs(dist):
     for expected in (
         "README.rst", "CHANGES.rst", "LICENSE", "tests/conftest.py", "examples/django/uwsgi.ini",
         "vagrant/Vagrantfile", "vagrant/provision.sh", "demo/uwsgi.ini", "benchmarks/README.rst", ".ci/run",
+        "docs/browser.png", "benchmarks/browser.py", "uwsgi_reload/live.js",
     ):
         assert expected in names
 

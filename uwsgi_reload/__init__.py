@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
 from . import _hooks
 from ._scanner import Watcher
 
-__all__ = ["code_changed", "watch", "watched_files", "__version__"]
+__all__ = ["code_changed", "live_reload", "watch", "watched_files", "__version__"]
 __version__ = "1.0.0"
 
 # One watcher per process: every import of this module, from the ini and from
@@ -42,6 +42,18 @@ def watch(*paths_or_globs: str) -> None:
 def watched_files() -> List[str]:
     """The absolute paths watched now, sorted."""
     return _watcher.watched_files()
+
+
+def live_reload(app: Callable[..., Any]) -> Callable[..., Any]:
+    """The WSGI app *app*, wrapped for ``uwsgi-reload-browser = true`` when that is on.
+
+    Only needed where the ini cannot wrap the app itself (``paste =``,
+    ``mount =``, ...): ``application = uwsgi_reload.live_reload(application)``.
+    Anywhere else, and with the key off, it returns *app* unchanged.
+    """
+    browser = sys.modules.get(__name__ + "._uwsgi_browser")
+    active = browser.active() if browser is not None else None  # type: ignore[attr-defined]
+    return active.wrap(app) if active is not None else app
 
 
 def _activate() -> Optional[object]:

@@ -46,10 +46,16 @@ def misconfigurations(opt: Dict[str, Any]) -> List[str]:
         # Our guess at production: reachable from other machines and guarding
         # against stuck requests. A Vagrant box listens on 0.0.0.0 too, but
         # rarely sets harakiri.
-        lines.append(
+        line = (
             "active on a server listening on %s with harakiri: this looks like production; "
             "set uwsgi-reload = false there" % printable(public)
         )
+        if _is_true(opt.get("uwsgi-reload-browser", False)):
+            line += (
+                ", which also turns off uwsgi-reload-browser (on here: it shows the app's "
+                "tracebacks to loopback and the addresses in uwsgi-reload-browser-allow)"
+            )
+        lines.append(line)
     return lines
 
 

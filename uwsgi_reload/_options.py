@@ -112,29 +112,34 @@ def read_ini_values(
     return found
 
 
-def read_options(
-    opt: Mapping[str, Any], cwd_candidates: List[str] = ()  # type: ignore[assignment]
-) -> "tuple[Options, List[str]]":
-    """Options from ``uwsgi.opt`` (and its ini file), plus a message per problem found."""
+def collect_values(
+    opt: Mapping[str, Any], cwd_candidates: List[str], keys: Iterable[str]
+) -> "tuple[Dict[str, List[str]], List[str]]":
+    """Every value of *keys*, from the ini file and ``uwsgi.opt``, plus a message per problem."""
+    keys = tuple(keys)
     problems: List[str] = []
     values: Dict[str, List[str]] = {}
     location = _ini_location(opt, list(cwd_candidates))
     if location is not None:
         try:
-            values = read_ini_values(location[0], location[1], opt)
+            values = read_ini_values(location[0], location[1], opt, keys)
         except OSError as error:
             problems.append(
                 "could not read %s for repeated keys (%s); using the last value of each"
                 % (printable(location[0]), printable(str(error)))
             )
-    for key in KEYS:
+    for key in keys:
         if key in opt:
             last = _text(opt[key])
             if last not in values.get(key, []):
                 values.setdefault(key, []).append(last)
+    return values, problems
 
-    enabled = True
-    for raw in values.get(ENABLED_KEY, []):
+
+def read_switch(key: str, raws: Iterable[str], default: bool, problems: List[str]) -> bool:
+    """A true/false key; the last good value wins, each bad one is a problem."""
+    enabled = default
+    for raw in raws:
         word = raw.strip().lower()
         if word in _TRUE:
             enabled = True
@@ -143,8 +148,17 @@ def read_options(
         else:
             problems.append(
                 "%s = '%s' is not true or false; using %s"
-                % (ENABLED_KEY, printable(raw), "true" if enabled else "false")
+                % (key, printable(raw), "true" if enabled else "false")
             )
+    return enabled
+
+
+def read_options(
+    opt: Mapping[str, Any], cwd_candidates: List[str] = ()  # type: ignore[assignment]
+) -> "tuple[Options, List[str]]":
+    """Options from ``uwsgi.opt`` (and its ini file), plus a message per problem found."""
+    values, problems = collect_values(opt, list(cwd_candidates), KEYS)
+    enabled = read_switch(ENABLED_KEY, values.get(ENABLED_KEY, []), True, problems)
 
     interval = DEFAULT_INTERVAL
     for raw in values.get(INTERVAL_KEY, []):

@@ -31,6 +31,7 @@ from ._instance import (
 from ._options import Options, printable, read_options
 from ._reloader import Reloader
 from ._scanner import Watcher
+from ._uwsgi_browser import activate as activate_browser
 
 PREFIX = "uwsgi_reload: "
 #: Above this many watched files the start line also gives the cost of a scan.
@@ -306,6 +307,12 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             log(line)
     install_hooks(watcher)
     reloader = Reloader(watcher, log, describe, lambda watcher: _start_lines(watcher, tick))
+    # What the browser's script compares to know new code is served: the
+    # master's exec (its import time; under lazy-apps, where only workers
+    # import us, uWSGI's start in whole seconds) and the instance generation,
+    # which a restart of the workers alone steps too.
+    master_exec = "%d.%d" % (uwsgi.started_on, time.time_ns()) if in_master else "%d" % uwsgi.started_on
+    activate_browser(lambda: "%s.%d" % (master_exec, reloader.generation), tick.interval)
     _exit.install(log, on_stop=reloader.stopped)
     scan = _guarded(reloader.tick)
 
