@@ -32,33 +32,10 @@ from ._options import Options, printable, read_options
 from ._reloader import Reloader
 from ._scanner import Watcher
 from ._uwsgi_browser import activate as activate_browser
+from ._worker import first_in_instance, log, respawned, this_worker
 
-PREFIX = "uwsgi_reload: "
 #: Above this many watched files the start line also gives the cost of a scan.
 MANY_FILES = 10_000
-
-
-def _instance_name(opt: Dict[str, Any]) -> str:
-    """How an Emperor's log tells this vassal from the others: its procname or config file."""
-    for key in ("procname", "procname-master", "ini", "yaml", "json", "xml"):
-        value = opt.get(key)
-        if isinstance(value, (list, tuple)):
-            value = value[-1] if value else None
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if isinstance(value, str) and value:
-            return printable(value if key.startswith("procname") else os.path.basename(value))
-    return "pid %d" % uwsgi.masterpid()
-
-
-# Vassals of an Emperor log into one stream: each line names its vassal.
-_prefix = PREFIX
-if os.environ.get("UWSGI_EMPEROR_FD"):
-    _prefix = "%s[%s] " % (PREFIX, _instance_name(dict(uwsgi.opt)))
-
-
-def log(message: str) -> None:
-    uwsgi.log(_prefix + message)
 
 
 def _relative(path: str) -> str:
@@ -81,22 +58,9 @@ def options() -> "tuple[Options, List[str]]":
     return read_options(uwsgi.opt, candidates)
 
 
-def _this_worker() -> Dict[str, Any]:
-    me = uwsgi.worker_id()
-    for worker in uwsgi.workers():
-        if worker.get("id") == me:
-            return worker
-    return {}
-
-
-def _respawned() -> bool:
-    """True in a worker that replaced a dead one of the same instance start."""
-    return _this_worker().get("respawn_count", 0) > 0
-
-
 def _app_loaded() -> bool:
     """Under lazy-apps, True once this worker has loaded its app."""
-    return bool(_this_worker().get("apps")) or hasattr(sys, "last_value")
+    return bool(this_worker().get("apps")) or hasattr(sys, "last_value")
 
 
 def _app_files(opt: Dict[str, Any]) -> List[str]:
@@ -273,7 +237,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     """Start reloading this uWSGI instance; log why not when it cannot."""
     settings, problems = options()
     in_master = uwsgi.worker_id() == 0
-    first = in_master or (uwsgi.worker_id() == 1 and not _respawned())
+    first = first_in_instance()
     opt = dict(uwsgi.opt)
     if first:
         for problem in problems:
@@ -317,7 +281,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     scan = _guarded(reloader.tick)
 
     def start_in_this_worker() -> None:
-        first_start = uwsgi.worker_id() == 1 and not _respawned()
+        first_start = uwsgi.worker_id() == 1 and not respawned()
         instance, notes = _open_state(first_start)
         reloader.cannot_reexec = _reexec_problem(opt)
         # Without a state to tell a respawn from a start, a respawned worker 1 stays quiet.

@@ -47,27 +47,12 @@ from ._browser import (
     KEYS, ClientFilter, ErrorPage, LiveReload, poll_seconds, read_browser_options, wide_networks,
 )
 from ._options import collect_values, printable
+from . import _ticks
+from ._worker import first_in_instance, log, option, option_is_true
 
-PREFIX = "uwsgi_reload: "
 # plugins/python/uwsgi_python.h
 LOADER_CALLABLE = 5
 PYTHON_APP_TYPE_WSGI = 0
-
-
-def log(message: str) -> None:
-    uwsgi.log(PREFIX + message)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        value = value[-1] if value else ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return "" if value is None or value is True else str(value)
-
-
-def _is_true(value: Any) -> bool:
-    return value is True or _text(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def pythonized(path: str) -> str:
@@ -330,14 +315,6 @@ def _wrap_file(browser: Browser, path: str, attribute: str) -> str:
 # -- no app loaded -----------------------------------------------------------------------
 
 
-def _this_worker() -> Dict[str, Any]:
-    me = uwsgi.worker_id()
-    for worker in uwsgi.workers():
-        if worker.get("id") == me:
-            return worker
-    return {}
-
-
 _REQUEST: List[Any] = []
 
 
@@ -403,28 +380,6 @@ def _record_load_errors(browser: Browser) -> None:
 # -- activation ----------------------------------------------------------------------------
 
 
-def _first_in_instance() -> bool:
-    worker = uwsgi.worker_id()
-    return worker == 0 or (worker == 1 and not _this_worker().get("respawn_count", 0))
-
-
-def _after_fork(function: Callable[[], None]) -> None:
-    """Run *function* in every worker right after its fork (and respawn)."""
-    try:
-        import uwsgidecorators  # raises without a master; activation has checked there is one
-    except ImportError:  # Debian without python3-uwsgidecorators: chain uWSGI's own hook
-        previous = getattr(uwsgi, "post_fork_hook", None)
-
-        def chained() -> None:
-            if callable(previous):
-                previous()
-            function()
-
-        uwsgi.post_fork_hook = chained
-        return
-    uwsgidecorators.postfork(function)
-
-
 def activate(generation: Callable[[], str], scan_interval: float) -> Optional[Browser]:
     """Turn uwsgi-reload-browser on when the ini asks for it; None when it does not.
 
@@ -443,18 +398,18 @@ def _activate(generation: Callable[[], str], scan_interval: float) -> Optional[B
     opt = uwsgi.opt
     values, problems = collect_values(opt, [os.environ["PWD"]] if os.environ.get("PWD") else [], KEYS)
     options, more = read_browser_options(values)
-    first = _first_in_instance()
+    first = first_in_instance()
     if first:
         for problem in problems + more:
             log(problem)
     if not options.enabled:
         return None
-    browser = Browser(generation, poll_seconds(scan_interval), ClientFilter(options.allow), _is_true(opt.get("need-app")))
+    browser = Browser(generation, poll_seconds(scan_interval), ClientFilter(options.allow), option_is_true(opt, "need-app"))
     _active.append(browser)
     _record_load_errors(browser)
 
-    module, wsgi_file = _text(opt.get("module") or opt.get("wsgi")), _text(opt.get("wsgi-file") or opt.get("file"))
-    default_callable = _text(opt.get("callable")) or "application"
+    module, wsgi_file = option(opt, "module") or option(opt, "wsgi"), option(opt, "wsgi-file") or option(opt, "file")
+    default_callable = option(opt, "callable") or "application"
     problem = ""
     if _apps_here():
         problem = "it was loaded before uwsgi_reload"
@@ -486,11 +441,11 @@ def _activate(generation: Callable[[], str], scan_interval: float) -> Optional[B
         # ended with the import our hook waits for (or no hook was set).
         def after_fork() -> None:
             try:
-                _answer_without_app(browser, _first_in_instance())
+                _answer_without_app(browser, first_in_instance())
             except KeyboardInterrupt:
                 os._exit(0)  # a stop during the fork: see _uwsgi.start_after_fork
             except Exception as error:
                 log("could not set up the error page: %s" % printable(repr(error)))
 
-        _after_fork(after_fork)
+        _ticks.after_fork(after_fork)
     return browser
