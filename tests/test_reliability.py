@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -240,6 +241,41 @@ def test_reload_under_load_loses_no_request(app, make_server, capsys):
               "worst response %.2f s" % (load.sent, len(load.failures), load.worst))
     assert load.failures == []
     assert load.sent > 200
+
+
+PID_APP = '''
+import os
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+'''
+
+
+def holds_sighup(pid: int) -> bool:
+    with open("/proc/%d/status" % pid) as status:
+        blocked = int(re.search(r"^SigBlk:\s+([0-9a-f]+)$", status.read(), re.M).group(1), 16)
+    return bool(blocked & (1 << (signal.SIGHUP - 1)))
+
+
+@pytest.mark.parametrize(
+    "options, held",
+    [("uwsgi-reload-interval = 1", True), ("uwsgi-reload-interval = 0.5", True), ("threads = 2", False)],
+    ids=["timer", "thread", "uwsgi-threads"],
+)
+def test_a_reload_from_elsewhere_still_reloads(app, make_server, options, held):
+    """Workers hold a reload's SIGHUP until they are between two requests
+    (a reset otherwise, see _exit.py); a reload nobody of ours asked for,
+    like ``kill -HUP`` of the master, still goes through."""
+    write(app / "app.py", PID_APP)
+    server = make_server(ini(options, processes=2))
+    server.wait_for_log(STARTED)
+    before = {int(server.get()[1]) for _ in range(20)}
+    assert all(holds_sighup(pid) == held for pid in before)
+    os.kill(server.pid, signal.SIGHUP)
+    server.wait_for_log(r"^\.\.\.gracefully killing workers\.\.\.$")
+    wait_until(lambda: int(server.get()[1]) not in before, 40, "a worker of the reloaded instance", server.tail)
+    assert server.count(r"NO MERCY") == 0
 
 
 @pytest.mark.slow

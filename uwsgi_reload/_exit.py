@@ -1,6 +1,19 @@
-"""A worker that leaves does so at once: the app's atexit callbacks, then out.
+"""When and how a worker leaves: only between two requests, and then at once.
 
-uWSGI ends a leaving worker (reload, stop, max-requests) with ``Py_Finalize()``
+uWSGI's graceful exit (``gracefully_kill`` in core/uwsgi.c, the workers'
+SIGHUP handler) leaves at once when ``in_request`` is 0, but uWSGI sets it only
+in ``wsgi_req_recv``, after ``accept()`` (``wsgi_req_accept`` in core/utils.c).
+A reload's SIGHUP that lands between the two closes an accepted connection
+nobody read: the client gets a reset, about one request in 25,000 under load.
+So a worker holds SIGHUP blocked and lets it in only where no connection can
+be in hand: in a uWSGI signal handler, which runs before ``accept()``. The
+reloader sends one to every worker right after asking for the reload; a
+reload that comes from elsewhere (``kill -HUP``, ``touch-reload``) takes
+effect at the worker's next tick. Only the plain request loop holds SIGHUP:
+with ``threads`` uWSGI's handler does not exit there, and on an async loop it
+exits whatever is in flight, with or without us.
+
+Leaving is quick. uWSGI ends a leaving worker (reload, stop, max-requests) with ``Py_Finalize()``
 (``uwsgi_python_atexit``, plugins/python/python_plugin.c). That first joins
 every non-daemon thread, so an APM agent, a queue consumer or a poller started
 by the app holds the worker until the master's ``worker-reload-mercy`` (60 s,
@@ -45,6 +58,33 @@ RELOAD_CODE = 17
 END_CODE = 30
 
 
+_holding = False
+
+
+def hold_reloads() -> None:
+    """In a new worker: a reload's SIGHUP waits for leave_between_requests()."""
+    global _holding
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGHUP])
+    _holding = True
+
+
+def reload_pending() -> bool:
+    """A reload asked this worker to leave, and it still holds the signal."""
+    return _holding and signal.SIGHUP in signal.sigpending()
+
+
+def leave_between_requests() -> None:
+    """From a uWSGI signal handler, where no connection is in hand: leave now.
+
+    The SIGHUP goes to this worker itself (merged with a pending one), and
+    uWSGI's own handler exits with it when the signal is let in.
+    """
+    global _holding
+    os.kill(os.getpid(), signal.SIGHUP)
+    _holding = False
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGHUP])
+
+
 def install(log: Callable[[str], None], on_stop: Callable[[], None]) -> None:
     """Make every leaving worker quick. *on_stop* runs when the instance stops."""
 
@@ -53,8 +93,9 @@ def install(log: Callable[[str], None], on_stop: Callable[[], None]) -> None:
             return  # a mule or a spooler: uWSGI's way
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
         # exit() runs inside uWSGI's handler of the signal that ends this
-        # worker, so that signal is blocked here.
+        # worker, so that signal is blocked here (SIGHUP also while held).
         stopping = signal.SIGINT in blocked
+        reloading = signal.SIGHUP in blocked and not _holding
         still_running = join_threads(THREAD_WAIT)
         if still_running:
             log(
@@ -71,7 +112,7 @@ def install(log: Callable[[str], None], on_stop: Callable[[], None]) -> None:
                     stream.flush()
                 except Exception:
                     pass
-            os._exit(RELOAD_CODE if signal.SIGHUP in blocked else END_CODE)
+            os._exit(RELOAD_CODE if reloading else END_CODE)
 
     threading._register_atexit(leave)  # type: ignore[attr-defined]  # Python 3.9+
 

@@ -16,13 +16,12 @@ instance, or stale code would be served.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from typing import Any, Callable, Dict, List, Optional
 
 import uwsgi
 
+from . import _exit
 from ._instance import InstanceState
 from ._scanner import Watcher
 
@@ -149,6 +148,10 @@ class Reloader:
         self.log("%s changed, reloading" % self.describe(changed))
         self.before_full_reload()
         uwsgi.reload()
+        if self.leave_signal is not None:
+            # The master has just sent every worker its SIGHUP, which they
+            # hold: this lets each leave at its next point between requests.
+            uwsgi.signal(self.leave_signal)
 
     def _claim(self, kind: str, files: List[str]) -> Callable[[Dict[str, Any]], bool]:
         def claim(state: Dict[str, Any]) -> bool:
@@ -168,13 +171,14 @@ class Reloader:
         return claim
 
     def leave_if_outdated(self, signum: int) -> None:
-        """The handler of leave_signal: a worker of an older generation leaves.
+        """The handler of leave_signal: a worker of an older generation, or
+        one a reload is waiting for, leaves.
 
-        It runs between two requests, so uWSGI's graceful exit (SIGHUP to
-        itself) never finds a connection accepted and not yet read.
+        It runs between two requests, so uWSGI's graceful exit never finds a
+        connection accepted and not yet read.
         """
-        if self.generation < self._state().get("generation", 0):
-            os.kill(os.getpid(), signal.SIGHUP)
+        if _exit.reload_pending() or self.generation < self._state().get("generation", 0):
+            _exit.leave_between_requests()
 
     def _report_rewritten(self) -> None:
         """Share the files found to be the app's own writes, and name them once per instance."""

@@ -32,7 +32,7 @@ from ._options import Options, printable, read_options
 from ._reloader import Reloader
 from ._scanner import Watcher
 from ._uwsgi_browser import activate as activate_browser
-from ._worker import first_in_instance, log, respawned, this_worker
+from ._worker import first_in_instance, log, option, respawned, this_worker
 
 #: Above this many watched files the start line also gives the cost of a scan.
 MANY_FILES = 10_000
@@ -133,6 +133,15 @@ def _async_loop(opt: Dict[str, Any]) -> str:
         if value not in (None, b"", b"0", b"1"):  # async = 1 is the plain loop
             return key
     return ""
+
+
+def _plain_request_loop(opt: Dict[str, Any]) -> bool:
+    """Workers serve one request at a time, without threads or an async loop."""
+    try:
+        threads = int(option(opt, "threads") or 1)
+    except ValueError:
+        threads = 1
+    return threads <= 1 and not _async_loop(opt)
 
 
 class _Tick:
@@ -307,16 +316,34 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
         return reloader
 
     reloader.leave_signal = _ticks.signal_every_worker(reloader.leave_if_outdated)
+    hold_reloads = _plain_request_loop(opt)
+
+    def timer_tick(signum: int) -> None:
+        if _exit.reload_pending():
+            _exit.leave_between_requests()  # a reload from elsewhere (kill -HUP, touch-reload)
+        else:
+            scan()
+
+    def thread_tick() -> float:
+        if _exit.reload_pending():
+            # Only the worker's main thread may leave: through the handler.
+            uwsgi.signal(reloader.leave_signal)
+        else:
+            scan()
+        return tick.interval
+
     if tick.timer:
-        _ticks.start_timer(int(tick.interval), scan)
+        _ticks.start_timer(int(tick.interval), timer_tick)
 
     def after_fork() -> None:
         try:
             _master.restore_in_worker()
+            if hold_reloads:
+                _exit.hold_reloads()
             watcher.forked(keep_inherited=uwsgi.worker_id() == 1)
             start_in_this_worker()
             if not tick.timer:
-                _ticks.start_thread(lambda: (scan(), tick.interval)[1], first_wait=tick.interval)
+                _ticks.start_thread(thread_tick, first_wait=tick.interval)
         except KeyboardInterrupt:
             # A SIGINT (stop) that arrives before uWSGI has set up the new
             # worker's own handlers surfaces here as an exception; swallowed,
