@@ -30,14 +30,16 @@ def literal_commands() -> List[str]:
 def test_the_test_command_is_the_one_ci_runs():
     commands = literal_commands()
     assert "pytest" in commands
+    assert "pip install '.[uwsgi,test]'" in commands
+    assert "pip install --quiet '.[uwsgi,test]'" in (ROOT / ".ci" / "run").read_text()
     # Plain `pytest`, not `python -m pytest`: the latter would put the checkout
     # on sys.path and test it instead of the installed package.
     assert "\npytest\n" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_the_demo_command_installs_the_extras_and_runs_the_demo_ini():
+def test_the_demo_command_installs_uwsgi_and_runs_the_demo_ini():
     (demo,) = [command for command in literal_commands() if "demo/uwsgi.ini" in command]
-    assert "pip install '.[uwsgi,test]'" in demo
+    assert "pip install '.[uwsgi]'" in demo  # only what the demo uses
     assert demo.endswith("uwsgi --ini demo/uwsgi.ini")
 
 
@@ -101,6 +103,19 @@ def test_the_bad_value_line_is_the_one_logged():
 
     _, problems = read_options({"uwsgi-reload-interval": b"soon"})
     assert "    uwsgi_reload: %s\n" % problems[0] in README
+
+
+def test_the_log_lines_shown_are_the_ones_the_tests_wait_for():
+    from conftest import READY, RELOADED, STARTED, WORKERS_ONLY
+
+    lines = re.findall(r"^    (uwsgi_reload: .*)$", README, re.MULTILINE)
+    for pattern in (STARTED, RELOADED, READY, WORKERS_ONLY):
+        assert any(re.search(pattern, line) for line in lines), pattern
+
+
+def test_the_demo_stops_on_sigterm_as_the_readme_says():
+    assert "die-on-term = true" in (ROOT / "demo" / "uwsgi.ini").read_text()
+    assert "``die-on-term = true``" in README
 
 
 def test_the_set_placeholder_example_is_the_one_tested():

@@ -15,7 +15,7 @@ from . import _hooks
 from ._scanner import Watcher
 
 __all__ = ["code_changed", "live_reload", "watch", "watched_files", "__version__"]
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 # One watcher per process: every import of this module, from the ini and from
 # app code alike, shares it (the module body runs once).
