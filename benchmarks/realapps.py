@@ -41,6 +41,7 @@ the session SIGINTed then SIGKILLed, also on failure or Ctrl-C.
     python benchmarks/realapps.py              # 15 edits per row, about 30 minutes
     python benchmarks/realapps.py --quick      # 5 edits per row, about 10 minutes
     python benchmarks/realapps.py --apps flask --contenders uwsgi_reload-1 devserver
+    python benchmarks/realapps.py --quick --before /tmp/v1   # and an earlier uwsgi_reload side by side
 """
 
 from __future__ import annotations
@@ -150,14 +151,21 @@ def launch_gunicorn(app: App, port: int) -> List[str]:
     ]
 
 
-def uwsgi_reload_contender(interval: float, agent: bool = False) -> Contender:
+def uwsgi_reload_contender(interval: float, agent: bool = False, before: str = "") -> Contender:
+    """uwsgi_reload as installed, or the one in the folder *before* (uWSGI's
+    ``pythonpath`` puts it first on sys.path) to time an earlier version."""
     key = "uwsgi_reload-%g" % interval
     title = "uwsgi_reload, interval %g s" % interval
+    options = "import = uwsgi_reload\nuwsgi-reload-interval = %g\n" % interval
     if agent:
         key += "-agent"
         title += ", app with a non-daemon thread"
+    if before:
+        key += "-before"
+        title = "uwsgi_reload from %s, interval %g s" % (before, interval)
+        options = "pythonpath = %s\n" % before + options
     return Contender(
-        key, title, uwsgi_launcher("import = uwsgi_reload\nuwsgi-reload-interval = %g\n" % interval),
+        key, title, uwsgi_launcher(options),
         detect=re.compile(r"^uwsgi_reload: .* changed, (reloading|restarting the workers .*)$"),
         proof=re.compile(r"^uwsgi_reload: watching "),
         uwsgi=True,
@@ -644,10 +652,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--apps", nargs="+", choices=list(GENERATORS), default=list(GENERATORS))
     parser.add_argument("--contenders", nargs="+", choices=list(BY_KEY), default=list(BY_KEY))
     parser.add_argument("--clients", type=int, default=4, help="background clients (0: no load)")
+    parser.add_argument("--before", metavar="FOLDER", default="",
+                        help="also time the uwsgi_reload package in FOLDER (e.g. an earlier version's "
+                             "checkout) at interval 1 s, as the first row")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     trials, rounds = (5, 1) if args.quick else (args.trials, args.rounds)
     contenders = [BY_KEY[key] for key in args.contenders]
+    if args.before:
+        contenders.insert(0, uwsgi_reload_contender(1, before=os.path.abspath(args.before)))
     started = time.monotonic()
     print("Real apps, Python %s, %s CPUs, commit %s, %s"
           % (sys.version.split()[0], os.cpu_count(), commit(), load_average()))
