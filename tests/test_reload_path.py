@@ -82,6 +82,27 @@ def test_the_apps_atexit_callbacks_run_when_workers_leave(app, make_server):
                40, "an atexit line from each old worker", server.tail)
 
 
+def test_a_restart_of_the_workers_alone_also_runs_atexit_and_bounds_the_thread_wait(app, make_server):
+    """Workers leave from a uWSGI signal handler there, where uWSGI itself
+    would skip every atexit callback (it counts the worker as busy)."""
+    write(app / "app.py", STUCK_THREAD_APP.replace(
+        "    return [helper.MESSAGE.encode()]", "    import view\n    return [view.MESSAGE.encode()]"))
+    write(app / "view.py", 'MESSAGE = "view one"\n')
+    server = make_server(ini())
+    server.wait_for_log(STARTED)
+    serve_from_every_worker(server, "view one")
+    pids = {int(pid) for pid in re.findall(r"spawned uWSGI worker \d \(pid: (\d+)", server.log())}
+
+    write(app / "view.py", 'MESSAGE = "view two"\n')
+    server.wait_for_log(WORKERS_ONLY)
+    server.wait_for_body("view two")
+    server.wait_for_log(r"^uwsgi_reload: worker \d left without waiting more than 0.5s "
+                        r"for its non-daemon thread 'poller'$", count=2)
+    wait_until(lambda: (app / "exits.txt").exists() and
+               pids <= {int(line) for line in (app / "exits.txt").read_text().split()},
+               40, "an atexit line from each old worker", server.tail)
+
+
 LAZY_VIEW_APP = '''
 import helper
 

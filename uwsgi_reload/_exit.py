@@ -5,13 +5,13 @@ SIGHUP handler) leaves at once when ``in_request`` is 0, but uWSGI sets it only
 in ``wsgi_req_recv``, after ``accept()`` (``wsgi_req_accept`` in core/utils.c).
 A reload's SIGHUP that lands between the two closes an accepted connection
 nobody read: the client gets a reset, about one request in 25,000 under load.
-So a worker holds SIGHUP blocked and lets it in only where no connection can
-be in hand: in a uWSGI signal handler, which runs before ``accept()``. The
-reloader sends one to every worker right after asking for the reload; a
-reload that comes from elsewhere (``kill -HUP``, ``touch-reload``) takes
-effect at the worker's next tick. Only the plain request loop holds SIGHUP:
-with ``threads`` uWSGI's handler does not exit there, and on an async loop it
-exits whatever is in flight, with or without us.
+So a worker holds SIGHUP blocked and leaves only from a uWSGI signal
+handler, which uWSGI runs before ``accept()``: the reloader sends one to every
+worker right after asking for the reload; a reload that comes from elsewhere
+(``kill -HUP``, ``touch-reload``) takes effect at the worker's next tick. Only
+the plain request loop holds SIGHUP: with ``threads`` uWSGI's handler does not
+exit there, and on an async loop it exits whatever is in flight, with or
+without us.
 
 Leaving is quick. uWSGI ends a leaving worker (reload, stop, max-requests) with ``Py_Finalize()``
 (``uwsgi_python_atexit``, plugins/python/python_plugin.c). That first joins
@@ -40,6 +40,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from typing import Callable, List
 
 import uwsgi
@@ -62,7 +63,7 @@ _holding = False
 
 
 def hold_reloads() -> None:
-    """In a new worker: a reload's SIGHUP waits for leave_between_requests()."""
+    """In a new worker: a reload's SIGHUP waits until the worker is between requests."""
     global _holding
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGHUP])
     _holding = True
@@ -76,17 +77,49 @@ def reload_pending() -> bool:
 def leave_between_requests() -> None:
     """From a uWSGI signal handler, where no connection is in hand: leave now.
 
-    The SIGHUP goes to this worker itself (merged with a pending one), and
-    uWSGI's own handler exits with it when the signal is let in.
+    Not through uWSGI's exit: inside a signal handler it counts the worker as
+    busy (``uwsgi_worker_is_busy``) and skips every ``atexit`` callback, so
+    this runs them itself, ``uwsgi.atexit`` first as uWSGI does. A pending
+    SIGHUP dies with the worker.
     """
-    global _holding
-    os.kill(os.getpid(), signal.SIGHUP)
-    _holding = False
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGHUP])
+    app_atexit = getattr(uwsgi, "atexit", None)
+    if callable(app_atexit):
+        try:
+            app_atexit()
+        except Exception:
+            traceback.print_exc()
+    _leave(RELOAD_CODE, stopping=False)
+
+
+_log: Callable[[str], None] = print
+_on_stop: Callable[[], None] = lambda: None
+
+
+def _leave(code: int, stopping: bool) -> None:
+    """The app's threads (bounded), its atexit callbacks, stdio, then out with *code*."""
+    still_running = join_threads(THREAD_WAIT)
+    if still_running:
+        _log(
+            "worker %d left without waiting more than %gs for its non-daemon thread%s %s"
+            % (uwsgi.worker_id(), THREAD_WAIT, "s" if len(still_running) > 1 else "", ", ".join(still_running))
+        )
+    try:
+        atexit._run_exitfuncs()
+        if stopping:
+            _on_stop()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
 
 
 def install(log: Callable[[str], None], on_stop: Callable[[], None]) -> None:
     """Make every leaving worker quick. *on_stop* runs when the instance stops."""
+    global _log, _on_stop
+    _log, _on_stop = log, on_stop
 
     def leave() -> None:
         if uwsgi.worker_id() <= 0:
@@ -94,25 +127,8 @@ def install(log: Callable[[str], None], on_stop: Callable[[], None]) -> None:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
         # exit() runs inside uWSGI's handler of the signal that ends this
         # worker, so that signal is blocked here (SIGHUP also while held).
-        stopping = signal.SIGINT in blocked
         reloading = signal.SIGHUP in blocked and not _holding
-        still_running = join_threads(THREAD_WAIT)
-        if still_running:
-            log(
-                "worker %d left without waiting more than %gs for its non-daemon thread%s %s"
-                % (uwsgi.worker_id(), THREAD_WAIT, "s" if len(still_running) > 1 else "", ", ".join(still_running))
-            )
-        try:
-            atexit._run_exitfuncs()
-            if stopping:
-                on_stop()
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:
-                    pass
-            os._exit(RELOAD_CODE if reloading else END_CODE)
+        _leave(RELOAD_CODE if reloading else END_CODE, stopping=signal.SIGINT in blocked)
 
     threading._register_atexit(leave)  # type: ignore[attr-defined]  # Python 3.9+
 
