@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import RELOADED, STARTED, Server, wait_until, write
+from conftest import READY, RELOADED, STARTED, Server, wait_until, write
 from processes import session_pids
 from test_reload import ini, two_edits_two_reloads
 
@@ -336,6 +336,10 @@ def test_two_hundred_reloads_leave_nothing_behind(tmp_path, make_server, capsys)
         for mode, (folder, server) in servers.items():
             server.wait_for_log(RELOADED, count=number, timeout=60)
             server.wait_for_body(str(number))
+            # A worker respawned by max-requests imports the edit and may
+            # serve it before the reload is done; an edit made before the new
+            # generation has imported this one would then need no reload.
+            server.wait_for_log(READY, count=number, timeout=60)
             if number in (5, 200):
                 for _ in range(20):  # respawns in lazy-apps mode
                     server.get("/status")
