@@ -4,7 +4,7 @@ uWSGI's graceful exit (``gracefully_kill`` in core/uwsgi.c, the workers'
 SIGHUP handler) leaves at once when ``in_request`` is 0, but uWSGI sets it only
 in ``wsgi_req_recv``, after ``accept()`` (``wsgi_req_accept`` in core/utils.c).
 A reload's SIGHUP that lands between the two closes an accepted connection
-nobody read: the client gets a reset, about one request in 25,000 under load.
+nobody read: the client gets a reset (5 of 800 reloads under heavy load).
 So a worker holds SIGHUP blocked and leaves only from a uWSGI signal
 handler, which uWSGI runs before ``accept()``: the reloader sends one to every
 worker right after asking for the reload; a reload that comes from elsewhere
