@@ -4,6 +4,7 @@ change only workers imported restarts the workers alone."""
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,39 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [("%s/%s" % (helper.MESSAGE, view.MESSAGE)).encode()]
 '''
+
+
+HELD_REQUEST_APP = '''
+import os, time
+
+def application(environ, start_response):
+    import view
+    if environ["PATH_INFO"] == "/held":
+        open("holding", "w").close()
+        while not os.path.exists("release"):  # the test lets it go once the restart is under way
+            time.sleep(0.05)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [view.MESSAGE.encode()]
+'''
+
+
+def test_with_uwsgi_threads_a_restart_of_the_workers_lets_a_request_in_flight_finish(app, make_server):
+    """With threads = uWSGI's own graceful exit leaves once the other cores are done."""
+    write(app / "app.py", HELD_REQUEST_APP)
+    write(app / "view.py", 'MESSAGE = "view one"\n')
+    server = make_server(ini("threads = 2", processes=1))
+    server.wait_for_log(STARTED)
+    assert server.get() == (200, "view one")
+    held: list = []
+    request = threading.Thread(target=lambda: held.append(server.get("/held", timeout=60)))
+    request.start()
+    wait_until((app / "holding").exists, 40, "the held request in the app", server.tail)
+    write(app / "view.py", 'MESSAGE = "view two"\n')
+    server.wait_for_log(WORKERS_ONLY)
+    write(app / "release", "")
+    request.join(60)
+    assert held == [(200, "view one")]
+    server.wait_for_body("view two")
 
 
 @pytest.fixture

@@ -80,8 +80,12 @@ def leave_between_requests() -> None:
     Not through uWSGI's exit: inside a signal handler it counts the worker as
     busy (``uwsgi_worker_is_busy``) and skips every ``atexit`` callback, so
     this runs them itself, ``uwsgi.atexit`` first as uWSGI does. A pending
-    SIGHUP dies with the worker.
+    SIGHUP dies with the worker. Where nothing is held (``threads``, an async
+    loop) uWSGI's own graceful exit is the one that knows the other cores.
     """
+    if not _holding:
+        os.kill(os.getpid(), signal.SIGHUP)
+        return
     app_atexit = getattr(uwsgi, "atexit", None)
     if callable(app_atexit):
         try:
