@@ -203,6 +203,9 @@ def test_under_pyuwsgi_without_binary_path_the_instance_lives_and_says_what_to_a
                         r"workers alone imported reload$")
 
     write(lazy_view_app / "view.py", 'MESSAGE = "view two"\n')
+    # A worker that had not imported view.py yet may serve the edit at once;
+    # wait for the restart itself, or the next edit can land in its scan.
+    server.wait_for_log(WORKERS_ONLY)
     server.wait_for_body("one/view two")
     write(lazy_view_app / "helper.py", 'MESSAGE = "two"\n')
     server.wait_for_log(r"^uwsgi_reload: helper\.py changed, not reloading: under pyuwsgi")
