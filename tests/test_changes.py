@@ -108,8 +108,11 @@ def test_the_classic_timer_recipe_reloads_once_per_edit_with_code_changed(app, m
     write(app / "app.py", CLASSIC_APP)
     # uwsgi_reload's own tick off: the recipe's timer drives code_changed().
     # Off, uwsgi_reload installs no import hook, so a file's baseline is its
-    # first scan: edit once the recipe has checked.
-    server = make_server(ini("uwsgi-reload = false", import_in_ini=False).replace("uwsgi-reload-interval = 0.5\n", ""))
+    # first scan: edit once the recipe has checked. One worker: the timer's
+    # signal goes to any worker of the pool, and a worker whose first scan
+    # came after the edit takes the edited file as its baseline.
+    server = make_server(ini("uwsgi-reload = false", import_in_ini=False, processes=1)
+                         .replace("uwsgi-reload-interval = 0.5\n", ""))
     server.wait_for_body("one")
     for number, body in enumerate(["two!", "three"], start=1):
         server.wait_for_log(r"^recipe: checking$", count=server.count(r"^recipe: checking$") + 1)
