@@ -10,7 +10,7 @@ on the first request) and one from catalog/models.py (imported at start).
 import os
 from typing import Dict
 
-from _realapps_gen import AGENT_WRAPPER, BIN, App, EditTarget, compile_tree, run_in, write_files
+from _realapps_gen import AGENT_WRAPPER, BIN, PRELOAD, App, EditTarget, compile_tree, run_in, write_files
 
 DJANGO_MANAGE = '''\
 #!/usr/bin/env python
@@ -149,7 +149,20 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopsite.settings")
 
 application = get_wsgi_application()
-''' + AGENT_WRAPPER + '''
+
+if os.environ.get("%s"):
+    # What the views, serializers and URLconfs import, so that each worker
+    # does not import it again after a restart: only the project's own
+    # modules are left to import on the first request.
+    import django_filters.rest_framework  # noqa: F401
+    import rest_framework.decorators  # noqa: F401
+    import rest_framework.routers  # noqa: F401
+    import rest_framework.urls  # noqa: F401
+    import rest_framework.viewsets  # noqa: F401
+    from django.contrib import admin
+
+    admin.site.urls  # the admin's views and URLconf
+''' % PRELOAD + AGENT_WRAPPER + '''
     application = _with_agent(application)
 '''
 
@@ -1034,4 +1047,5 @@ def write_django(folder: str) -> App:
         targets=(DJANGO_VIEW_TARGET, DJANGO_MODELS_TARGET),
         devserver=("python", "manage.py", "runserver", "127.0.0.1:{port}"),
         devserver_label="manage.py runserver",
+        preloads=True,
     )

@@ -41,6 +41,12 @@ if os.environ.get("%s"):
 ''' % AGENT_THREAD
 
 
+#: Set in the server's environment, the WSGI module also imports, in the
+#: master, the libraries that the workers would otherwise import after the
+#: fork, on their first request: the README's tip for Django.
+PRELOAD = "REALAPPS_PRELOAD"
+
+
 class EditTarget(NamedTuple):
     """A module the benchmark rewrites: ``template`` has a ``$token`` to replace."""
 
@@ -66,6 +72,7 @@ class App(NamedTuple):
     targets: Tuple[EditTarget, ...]
     devserver: Tuple[str, ...]  # argv of the framework's reloading dev server; {port} filled in
     devserver_label: str
+    preloads: bool = False  # its WSGI module has imports to make under PRELOAD
 
 
 def write_files(folder: str, files: Dict[str, str]) -> None:

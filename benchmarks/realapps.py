@@ -7,7 +7,10 @@ app is then served by one contender after the other:
 
 - uwsgi_reload under uWSGI (master, 4 workers, http-socket), interval 1 s and
   0.3 s, and at 1 s again with the app running a non-daemon thread (started
-  on the first request, never ending: an APM agent, a queue consumer);
+  on the first request, never ending: an APM agent, a queue consumer), and,
+  on Django, with the README's tip followed: the WSGI module imports the
+  libraries of the views, so a restart of the workers does not import them
+  again in each worker;
 - uWSGI's own ``py-autoreload = 1``;
 - the framework's dev server: ``manage.py runserver`` (its StatReloader) or
   ``flask run --debug`` (werkzeug's stat reloader);
@@ -68,7 +71,7 @@ from typing import IO, Callable, Dict, Iterator, List, NamedTuple, Optional, Pat
 
 from _realapps_django import write_django
 from _realapps_flask import write_flask
-from _realapps_gen import AGENT_THREAD, BIN, App, EditTarget
+from _realapps_gen import AGENT_THREAD, BIN, PRELOAD, App, EditTarget
 from instance import percentile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
@@ -121,6 +124,7 @@ class Contender(NamedTuple):
     proof: Optional[Pattern[str]]  # a line showing it runs the mechanism we mean to time
     uwsgi: bool  # its reloads print uWSGI's markers
     agent: bool = False  # the app runs a non-daemon thread
+    preload: bool = False  # the app's WSGI module imports its views' libraries (apps with preloads only)
 
     def label(self, app: App) -> str:
         return self.title.format(devserver=app.devserver_label)
@@ -151,7 +155,7 @@ def launch_gunicorn(app: App, port: int) -> List[str]:
     ]
 
 
-def uwsgi_reload_contender(interval: float, agent: bool = False, before: str = "") -> Contender:
+def uwsgi_reload_contender(interval: float, agent: bool = False, preload: bool = False, before: str = "") -> Contender:
     """uwsgi_reload as installed, or the one in the folder *before* (uWSGI's
     ``pythonpath`` puts it first on sys.path) to time an earlier version."""
     key = "uwsgi_reload-%g" % interval
@@ -160,6 +164,9 @@ def uwsgi_reload_contender(interval: float, agent: bool = False, before: str = "
     if agent:
         key += "-agent"
         title += ", app with a non-daemon thread"
+    if preload:
+        key += "-preload"
+        title += ", views' libraries imported in wsgi.py"
     if before:
         key += "-before"
         title = "uwsgi_reload from %s, interval %g s" % (before, interval)
@@ -170,6 +177,7 @@ def uwsgi_reload_contender(interval: float, agent: bool = False, before: str = "
         proof=re.compile(r"^uwsgi_reload: watching "),
         uwsgi=True,
         agent=agent,
+        preload=preload,
     )
 
 
@@ -177,6 +185,7 @@ CONTENDERS = [
     uwsgi_reload_contender(1),
     uwsgi_reload_contender(0.3),
     uwsgi_reload_contender(1, agent=True),
+    uwsgi_reload_contender(1, preload=True),
     Contender(
         "py-autoreload", "uWSGI py-autoreload = 1", uwsgi_launcher("py-autoreload = 1\n"),
         detect=re.compile(r"^\[uwsgi-python-reloader\] module/file .* has been modified"),
@@ -269,13 +278,14 @@ def wait_for_token(port: int, path: str, token: str, within: float) -> Optional[
     return None
 
 
-def server_environment(agent: bool) -> Dict[str, str]:
+def server_environment(contender: Contender) -> Dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the app's modules come from its folder only
     env["PYTHONUNBUFFERED"] = "1"  # each line reaches the pipe, and gets its stamp, when printed
-    env.pop(AGENT_THREAD, None)
-    if agent:
-        env[AGENT_THREAD] = "1"
+    for name, wanted in ((AGENT_THREAD, contender.agent), (PRELOAD, contender.preload)):
+        env.pop(name, None)
+        if wanted:
+            env[name] = "1"
     return env
 
 
@@ -291,7 +301,7 @@ def serving(app: App, contender: Contender, stops: List[float]) -> Iterator[Serv
     how long the stop took goes to *stops*."""
     port = free_port()
     process = subprocess.Popen(
-        contender.launch(app, port), cwd=app.folder, env=server_environment(contender.agent),
+        contender.launch(app, port), cwd=app.folder, env=server_environment(contender),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -630,7 +640,7 @@ def benchmark_app(name: str, contenders: List[Contender], trials: int, rounds: i
     contender alike."""
     with tempfile.TemporaryDirectory(prefix="realapps-%s-" % name) as folder:
         app = GENERATORS[name](folder)
-        runs = [Run(contender) for contender in contenders]
+        runs = [Run(contender) for contender in contenders if app.preloads or not contender.preload]
         for number, count in enumerate(split(trials, rounds)):
             shift = number % len(runs)
             for run in runs[shift:] + runs[:shift]:
