@@ -166,7 +166,7 @@ def uwsgi_reload_contender(interval: float, agent: bool = False, preload: bool =
         title += ", app with a non-daemon thread"
     if preload:
         key += "-preload"
-        title += ", views' libraries imported in wsgi.py"
+        title += ", libraries in wsgi.py"
     if before:
         key += "-before"
         title = "uwsgi_reload from %s, interval %g s" % (before, interval)
