@@ -203,6 +203,14 @@ def test_uwsgi_reload_maybe_gives_one_problem_and_stays_enabled():
     assert problems[0].endswith("using true")
 
 
+def test_preload_is_off_unless_asked_and_a_bad_value_leaves_it_off():
+    assert read_options({})[0].preload is False
+    assert read_options({"uwsgi-reload-preload": True}) == (Options(preload=True), [])
+    options, problems = read_options({"uwsgi-reload-preload": b"soon"})
+    assert options.preload is False
+    assert problems == ["uwsgi-reload-preload = 'soon' is not true or false; using false"]
+
+
 def test_printable_escapes_terminal_escape_sequences():
     assert printable("\x1b[31mred") == "\\x1b[31mred"
     assert "\x1b" not in printable("a\x1b]0;title\x07b")

@@ -137,6 +137,7 @@ def test_options_prints_every_value_of_repeated_keys(tmp_path):
         "uwsgi-reload-interval = 1.5",
         "uwsgi-reload-extra-files = %s/templates/a.html %s/notes.log %s/templates/b.html" % ((tmp_path,) * 3),
         "uwsgi-reload-ignore = *.log",
+        "uwsgi-reload-preload = false",
     ]
     assert result.stderr == ""
 

@@ -3,9 +3,13 @@ change only workers imported restarts the workers alone."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import sysconfig
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -211,3 +215,96 @@ def test_under_pyuwsgi_without_binary_path_the_instance_lives_and_says_what_to_a
     server.wait_for_log(r"^uwsgi_reload: helper\.py changed, not reloading: under pyuwsgi")
     assert server.get() == (200, "one/view two")
     assert server.alive()
+
+
+PRELOAD_APP = '''
+import sys
+worker_started_with_wave = []
+
+def application(environ, start_response):
+    if not worker_started_with_wave:
+        worker_started_with_wave.append("wave" in sys.modules)
+    import view  # the app's own file, as a Django view: imported by the worker, never preloaded
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("%s/%s" % (view.MESSAGE, worker_started_with_wave[0])).encode()]
+'''
+PRELOAD_OPTIONS = ("py-call-uwsgi-fork-hooks = true", "enable-threads = true", "uwsgi-reload-preload = true")
+PRELOADED = r"^uwsgi_reload: imported \d+ library modules? the workers had imported after the fork"
+
+
+def test_with_preload_new_workers_start_with_the_libraries_and_the_app_stays_the_workers(app, make_server):
+    write(app / "app.py", PRELOAD_APP)
+    write(app / "view.py", 'import wave  # a library module no other one imports\nMESSAGE = "one"\n')
+    server = make_server(ini(*PRELOAD_OPTIONS, interval="1"))
+    server.wait_for_body("one/False")  # the master imported neither
+    server.wait_for_log(STARTED)
+    # Each worker tells the instance at its next tick what it imported since the fork.
+    serve_from_every_worker(server, "one/False")
+
+    write(app / "view.py", 'import wave\nMESSAGE = "two"\n')
+    server.wait_for_body("two/True")
+    server.wait_for_log(r"^uwsgi_reload: view\.py " + WORKERS_ONLY)
+    server.wait_for_log(PRELOADED)
+    server.wait_for_log(READY)
+    serve_from_every_worker(server, "two/True")
+
+    # view.py stayed the workers' own: its next edit again restarts the workers alone.
+    write(app / "view.py", 'import wave\nMESSAGE = "three"\n')
+    server.wait_for_body("three/True")
+    server.wait_for_log(r"^uwsgi_reload: view\.py " + WORKERS_ONLY, count=2)
+    assert server.count(r"^binary reloading uWSGI") == 0
+    assert server.count(PRELOADED) == 1  # the master has wave by then
+
+
+def test_preload_without_the_fork_hooks_says_what_to_add_and_serves(app, make_server):
+    write(app / "app.py", PRELOAD_APP)
+    write(app / "view.py", 'import wave\nMESSAGE = "one"\n')
+    server = make_server(ini("uwsgi-reload-preload = true", interval="1"))
+    server.wait_for_body("one/False")
+    server.wait_for_log(r"^uwsgi_reload: uwsgi-reload-preload = true needs py-call-uwsgi-fork-hooks = true "
+                        r"\(uWSGI 2\.0\.21 or later\)")
+    serve_from_every_worker(server, "one/False")
+    write(app / "view.py", 'import wave\nMESSAGE = "two"\n')
+    server.wait_for_body("two/False")
+    assert server.count(PRELOADED) == 0
+
+
+SLOW_LIBRARY = '''
+import os, time
+import uwsgi
+
+if uwsgi.worker_id() == 0:  # the master, importing it for the next workers
+    open("master-importing", "w").close()
+    time.sleep(2)
+'''
+
+
+@pytest.fixture
+def slow_library(tmp_path: Path) -> Iterator[str]:
+    """A module in site-packages, where a library is, that is slow to import in the master."""
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    if not os.access(purelib, os.W_OK):
+        pytest.skip("site-packages (%s) is not writable" % purelib)
+    name = "uwsgi_reload_test_slow_%d" % os.getpid()
+    path = purelib / (name + ".py")
+    write(path, SLOW_LIBRARY)
+    try:
+        yield name
+    finally:
+        path.unlink()
+
+
+def test_a_stop_while_the_master_imports_for_new_workers_stops_the_instance(app, make_server, slow_library):
+    write(app / "app.py", PRELOAD_APP)
+    write(app / "view.py", 'import wave, %s\nMESSAGE = "one"\n' % slow_library)
+    server = make_server(ini(*PRELOAD_OPTIONS, "worker-reload-mercy = 60", interval="1"))
+    server.wait_for_body("one/False")
+    serve_from_every_worker(server, "one/False")
+
+    write(app / "view.py", 'import wave, %s\nMESSAGE = "two"\n' % slow_library)
+    wait_until((app / "master-importing").exists, 40, "the master importing the slow library", server.tail)
+    server.process.send_signal(signal.SIGINT)
+    # Without holding the stop until the fork, the worker forked after it
+    # never heard of it, and the master waited worker-reload-mercy for it.
+    wait_until(lambda: not server.alive(), 30, "the instance to stop", server.tail)
+    assert server.count(r"^goodbye to uWSGI") == 1

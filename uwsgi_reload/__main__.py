@@ -98,6 +98,7 @@ def command_options(ini: str) -> int:
     print("uwsgi-reload-interval = %g" % options.interval)
     print("uwsgi-reload-extra-files = %s" % " ".join(map(printable, options.extra)))
     print("uwsgi-reload-ignore = %s" % " ".join(map(printable, options.ignore)))
+    print("uwsgi-reload-preload = %s" % ("true" if options.preload else "false"))
     return 0
 
 

@@ -135,7 +135,7 @@ def _clean(raw: Any) -> Dict[str, Any]:
     for key in ("generation", "announced"):
         if isinstance(raw.get(key), int) and not isinstance(raw.get(key), bool):
             clean[key] = raw[key]
-    for key in ("app_written", "named"):
+    for key in ("app_written", "named", "preload"):
         value = raw.get(key)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             clean[key] = value

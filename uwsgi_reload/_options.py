@@ -11,7 +11,8 @@ INTERVAL_KEY = "uwsgi-reload-interval"
 EXTRA_KEY = "uwsgi-reload-extra-files"
 IGNORE_KEY = "uwsgi-reload-ignore"
 ENABLED_KEY = "uwsgi-reload"
-KEYS = (ENABLED_KEY, INTERVAL_KEY, EXTRA_KEY, IGNORE_KEY)
+PRELOAD_KEY = "uwsgi-reload-preload"
+KEYS = (ENABLED_KEY, INTERVAL_KEY, EXTRA_KEY, IGNORE_KEY, PRELOAD_KEY)
 
 DEFAULT_INTERVAL = 3.0
 # Below this a scan of a few thousand files would cost a noticeable share of a
@@ -28,6 +29,7 @@ class Options(NamedTuple):
     interval: float = DEFAULT_INTERVAL
     extra: List[str] = []
     ignore: List[str] = []
+    preload: bool = False
 
 
 def printable(text: str) -> str:
@@ -188,4 +190,5 @@ def read_options(
     def words(key: str) -> List[str]:
         return [word for raw in values.get(key, []) for word in raw.split()]
 
-    return Options(enabled, interval, words(EXTRA_KEY), words(IGNORE_KEY)), problems
+    preload = read_switch(PRELOAD_KEY, values.get(PRELOAD_KEY, []), False, problems)
+    return Options(enabled, interval, words(EXTRA_KEY), words(IGNORE_KEY), preload), problems

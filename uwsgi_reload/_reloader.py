@@ -23,6 +23,7 @@ import uwsgi
 
 from . import _exit
 from ._instance import InstanceState
+from ._preload import MAX_LEARNED
 from ._scanner import Watcher
 
 #: At most this many files the app writes are shared between workers.
@@ -83,6 +84,17 @@ class Reloader:
 
     def _app_written(self) -> List[str]:
         return self._state().get("app_written", [])
+
+    def share_learned(self, names: List[str]) -> None:
+        """Add library modules this worker imported after the fork to those the master preloads."""
+
+        def add(state: Dict[str, Any]) -> None:
+            learned = state.setdefault("preload", [])
+            known = set(learned)
+            learned.extend(name for name in names if name not in known)
+            del learned[MAX_LEARNED:]
+
+        self._update(add, None)
 
     # -- a new worker --------------------------------------------------------
 

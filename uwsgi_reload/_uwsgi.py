@@ -2,7 +2,8 @@
 
 The other uWSGI modules each do one job: ``_ticks`` (when a worker scans),
 ``_reloader`` (what a scan leads to), ``_exit`` (a leaving worker is quick),
-``_master`` (the master notices each exit at once). This one reads the
+``_master`` (the master notices each exit at once), ``_preload`` (new
+workers start with the libraries earlier ones imported). This one reads the
 options, says what is wrong with the setup, and wires them together.
 """
 
@@ -17,7 +18,8 @@ from typing import Any, Dict, List, Optional
 
 import uwsgi
 
-from . import _exit, _master, _ticks
+from . import _exit, _master, _preload, _ticks
+from ._baselines import rarely_edited_roots
 from ._diagnostics import misconfigurations, reexec_breaks, server_log_files, shared_folder
 from ._hooks import install as install_hooks
 from ._instance import (
@@ -32,7 +34,7 @@ from ._options import Options, printable, read_options
 from ._reloader import Reloader
 from ._scanner import Watcher
 from ._uwsgi_browser import activate as activate_browser
-from ._worker import first_in_instance, log, option, respawned, this_worker
+from ._worker import first_in_instance, log, option, option_is_true, respawned, this_worker
 
 #: Above this many watched files the start line also gives the cost of a scan.
 MANY_FILES = 10_000
@@ -98,6 +100,36 @@ def _open_state(first: bool) -> "tuple[Optional[InstanceState], List[str]]":
     if refused:
         return state, ["the workers share their state in %s (refused: %s)" % (printable(path), printable("; ".join(refused)))]
     return state, []
+
+
+def _learned_in_master() -> List[str]:
+    """In the master: the library modules the workers said they imported after the fork."""
+    if uwsgi.worker_id() != 0:
+        return []  # the hook is inherited: a worker's own fork (subprocess, multiprocessing) is not ours
+    try:
+        directory_fd, _, _ = open_private_directory(candidate_bases())
+    except NoPrivatePlace:
+        return []
+    try:
+        return InstanceState(directory_fd, instance_key(uwsgi.masterpid())).read().get("preload", [])
+    except OSError:
+        return []
+    finally:
+        os.close(directory_fd)
+
+
+def _preload_problem(opt: Dict[str, Any], lazy: bool) -> str:
+    """Why ``uwsgi-reload-preload = true`` cannot work in this instance, or ''."""
+    if lazy:
+        return ("uwsgi-reload-preload = true does nothing under lazy-apps: each worker imports "
+                "the app and its libraries itself")
+    if not option_is_true(opt, "py-call-uwsgi-fork-hooks"):
+        return ("uwsgi-reload-preload = true needs py-call-uwsgi-fork-hooks = true (uWSGI 2.0.21 or later): "
+                "only then does uWSGI run Python in the master before it forks; not preloading")
+    if not getattr(uwsgi, "has_threads", True):
+        return ("uwsgi-reload-preload = true needs Python threads (enable-threads = true): uWSGI runs "
+                "its fork hooks only then; not preloading")
+    return ""
 
 
 def _reexec_problem(opt: Dict[str, Any]) -> str:
@@ -273,13 +305,22 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             log("inactive: under lazy-apps each worker scans from a thread, and Python threads "
                 "are off in this uWSGI; add enable-threads = true")
         return None
+    preload_problem = _preload_problem(opt, lazy=not in_master) if settings.preload else ""
     if first:
         if tick.problem:
             log(tick.problem)
+        if preload_problem:
+            log(preload_problem)
         for line in misconfigurations(opt):
             log(line)
     install_hooks(watcher)
     reloader = Reloader(watcher, log, describe, lambda watcher: _start_lines(watcher, tick))
+    learner = None
+    if settings.preload and not preload_problem:
+        learner = _preload.Learner(reloader.share_learned, rarely_edited_roots())
+        preload = _preload.ImportBeforeFork(_learned_in_master, log)
+        os.register_at_fork(before=preload.before, after_in_parent=preload.after_in_parent,
+                            after_in_child=preload.after_in_child)
     # What the browser's script compares to know new code is served: the
     # master's exec (its import time; under lazy-apps, where only workers
     # import us, uWSGI's start in whole seconds) and the instance generation,
@@ -287,7 +328,13 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     master_exec = "%d.%d" % (uwsgi.started_on, time.time_ns()) if in_master else "%d" % uwsgi.started_on
     activate_browser(lambda: "%s.%d" % (master_exec, reloader.generation), tick.interval)
     _exit.install(log, on_stop=reloader.stopped)
-    scan = _guarded(reloader.tick)
+
+    def learn_and_scan() -> None:
+        if learner is not None:
+            learner.learn()
+        reloader.tick()
+
+    scan = _guarded(learn_and_scan)
 
     def start_in_this_worker() -> None:
         first_start = uwsgi.worker_id() == 1 and not respawned()
@@ -341,6 +388,8 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             if hold_reloads:
                 _exit.hold_reloads()
             watcher.forked(keep_inherited=uwsgi.worker_id() == 1)
+            if learner is not None:
+                learner.forked()
             start_in_this_worker()
             if not tick.timer:
                 _ticks.start_thread(thread_tick, first_wait=tick.interval)

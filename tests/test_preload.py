@@ -1,0 +1,121 @@
+"""The pure part of uwsgi-reload-preload: which modules a worker learns, and how the master imports them.
+
+The real thing, under uWSGI with its fork hooks, is in test_reload_path.py.
+"""
+
+import os
+import signal
+import types
+
+from uwsgi_reload._preload import ImportBeforeFork, Learner, library_modules
+
+LIBRARY = "/venv/lib/python3.11/site-packages/"
+ROOTS = (LIBRARY, "/usr/lib/python3.11/")
+
+
+def module(path):
+    """A module object loaded from *path* (never read: only its name is looked at)."""
+    made = types.ModuleType("m")
+    made.__file__ = path
+    return made
+
+
+def test_only_library_modules_imported_since_the_fork_are_learned_in_import_order():
+    modules = {
+        "django": module(LIBRARY + "django/__init__.py"),  # the master had it
+        "rest_framework.viewsets": module(LIBRARY + "rest_framework/viewsets.py"),
+        "catalog.views": module("/home/me/shop/catalog/views.py"),  # the app's own
+        "wave": module("/usr/lib/python3.11/wave.py"),
+        "builtin_like": types.ModuleType("builtin_like"),  # no file
+    }
+    assert library_modules(modules, {"django"}, ROOTS) == ["rest_framework.viewsets", "wave"]
+
+
+def test_a_learner_tells_each_new_library_module_once():
+    modules = {"django": module(LIBRARY + "django/__init__.py")}
+    told = []
+    learner = Learner(told.append, ROOTS, modules)
+    learner.forked()
+    learner.learn()
+    modules["rest_framework"] = module(LIBRARY + "rest_framework/__init__.py")
+    modules["catalog.views"] = module("/home/me/shop/catalog/views.py")
+    learner.learn()
+    learner.learn()
+    modules["wave"] = module("/usr/lib/python3.11/wave.py")
+    learner.learn()
+    assert told == [["rest_framework"], ["wave"]]
+
+
+def test_the_master_imports_what_is_missing_and_names_each_failure_once():
+    modules = {"django": object()}
+    lines = []
+    imported = []
+
+    def import_module(name):
+        imported.append(name)
+        if name.startswith("broken"):
+            raise RuntimeError("AppRegistryNotReady")
+        modules[name] = object()
+        if name == "rest_framework.viewsets":
+            modules["rest_framework.generics"] = object()  # imported along with it
+
+    hooks = ImportBeforeFork(
+        lambda: ["django", "rest_framework.viewsets", "rest_framework.generics", "broken.one", "broken.two"],
+        lines.append, import_module, modules,
+    )
+    hooks.before()
+    hooks.after_in_parent()
+    hooks.before()  # the next fork: nothing left to import, and no failure tried again
+    assert imported == ["rest_framework.viewsets", "broken.one", "broken.two"]
+    assert len(lines) == 2
+    assert lines[0].startswith("imported 2 library modules the workers had imported after the fork, in ")
+    assert lines[1] == (
+        "could not import broken.one (RuntimeError: AppRegistryNotReady) and 1 more before the fork: "
+        "the workers import them themselves"
+    )
+
+
+def fork_with(hooks):
+    """Fork as uWSGI does with its fork hooks on; the child's exit status."""
+    hooks.before()
+    pid = os.fork()
+    if pid == 0:
+        hooks.after_in_child()
+        os._exit(7)  # a worker that went on to serve
+    hooks.after_in_parent()
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_a_stop_during_the_imports_waits_for_the_fork_and_the_new_worker_leaves_at_once():
+    handled = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, frame: handled.append(signum))
+    try:
+        modules = {}
+
+        def import_module(name):
+            os.kill(os.getpid(), signal.SIGHUP)  # uWSGI's reload, while the master imports
+            assert handled == []  # held: the master would have signalled the workers it knew of
+            modules[name] = object()
+
+        hooks = ImportBeforeFork(lambda: ["rest_framework"], [].append, import_module, modules)
+        assert fork_with(hooks) == 0  # forked after the reload came: it left at once
+        assert handled == [signal.SIGHUP]  # and the master handled the reload after the fork
+        assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+        assert fork_with(hooks) == 7  # nothing to import: nothing held, the worker serves
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_without_a_stop_the_new_worker_gets_the_signal_mask_it_had():
+    modules = {}
+    hooks = ImportBeforeFork(lambda: ["wave"], [].append, lambda name: modules.setdefault(name, object()), modules)
+    hooks.before()
+    assert signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    pid = os.fork()
+    if pid == 0:
+        hooks.after_in_child()
+        os._exit(7 if signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, []) else 1)
+    hooks.after_in_parent()
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
