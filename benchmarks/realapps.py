@@ -155,7 +155,8 @@ def launch_gunicorn(app: App, port: int) -> List[str]:
     ]
 
 
-def uwsgi_reload_contender(interval: float, agent: bool = False, preload: bool = False, before: str = "") -> Contender:
+def uwsgi_reload_contender(interval: float, agent: bool = False, preload: bool = False, learned: bool = False,
+                           before: str = "") -> Contender:
     """uwsgi_reload as installed, or the one in the folder *before* (uWSGI's
     ``pythonpath`` puts it first on sys.path) to time an earlier version."""
     key = "uwsgi_reload-%g" % interval
@@ -167,6 +168,10 @@ def uwsgi_reload_contender(interval: float, agent: bool = False, preload: bool =
     if preload:
         key += "-preload"
         title += ", libraries in wsgi.py"
+    if learned:
+        key += "-learned"
+        title += ", uwsgi-reload-preload"
+        options += "py-call-uwsgi-fork-hooks = true\nuwsgi-reload-preload = true\n"
     if before:
         key += "-before"
         title = "uwsgi_reload from %s, interval %g s" % (before, interval)
@@ -186,6 +191,8 @@ CONTENDERS = [
     uwsgi_reload_contender(0.3),
     uwsgi_reload_contender(1, agent=True),
     uwsgi_reload_contender(1, preload=True),
+    uwsgi_reload_contender(1, learned=True),
+    uwsgi_reload_contender(0.3, learned=True),
     Contender(
         "py-autoreload", "uWSGI py-autoreload = 1", uwsgi_launcher("py-autoreload = 1\n"),
         detect=re.compile(r"^\[uwsgi-python-reloader\] module/file .* has been modified"),
