@@ -7,7 +7,7 @@ import os
 import signal
 import types
 
-from uwsgi_reload._preload import ImportBeforeFork, Learner, library_modules
+from uwsgi_reload._preload import ImportBeforeFork, Learner, hint, library_modules
 
 LIBRARY = "/venv/lib/python3.11/site-packages/"
 ROOTS = (LIBRARY, "/usr/lib/python3.11/")
@@ -23,12 +23,15 @@ def module(path):
 def test_only_library_modules_imported_since_the_fork_are_learned_in_import_order():
     modules = {
         "django": module(LIBRARY + "django/__init__.py"),  # the master had it
+        "rest_framework": module(LIBRARY + "rest_framework/__init__.py"),
         "rest_framework.viewsets": module(LIBRARY + "rest_framework/viewsets.py"),
         "catalog.views": module("/home/me/shop/catalog/views.py"),  # the app's own
         "wave": module("/usr/lib/python3.11/wave.py"),
         "builtin_like": types.ModuleType("builtin_like"),  # no file
+        # Left behind when its package failed on a missing optional dependency.
+        "django.contrib.postgres.forms.array": module(LIBRARY + "django/contrib/postgres/forms/array.py"),
     }
-    assert library_modules(modules, {"django"}, ROOTS) == ["rest_framework.viewsets", "wave"]
+    assert library_modules(modules, {"django"}, ROOTS) == ["rest_framework", "rest_framework.viewsets", "wave"]
 
 
 def test_a_learner_tells_each_new_library_module_once():
@@ -61,11 +64,12 @@ def test_the_master_imports_what_is_missing_and_names_each_failure_once():
 
     hooks = ImportBeforeFork(
         lambda: ["django", "rest_framework.viewsets", "rest_framework.generics", "broken.one", "broken.two"],
-        lines.append, import_module, modules,
+        lines.append, lambda: True, import_module, modules,
     )
     hooks.before()
     hooks.after_in_parent()
     hooks.before()  # the next fork: nothing left to import, and no failure tried again
+    hooks.after_in_parent()
     assert imported == ["rest_framework.viewsets", "broken.one", "broken.two"]
     assert len(lines) == 2
     assert lines[0].startswith("imported 2 library modules the workers had imported after the fork, in ")
@@ -97,19 +101,40 @@ def test_a_stop_during_the_imports_waits_for_the_fork_and_the_new_worker_leaves_
             assert handled == []  # held: the master would have signalled the workers it knew of
             modules[name] = object()
 
-        hooks = ImportBeforeFork(lambda: ["rest_framework"], [].append, import_module, modules)
+        hooks = ImportBeforeFork(lambda: ["rest_framework"], [].append, lambda: True, import_module, modules)
         assert fork_with(hooks) == 0  # forked after the reload came: it left at once
         assert handled == [signal.SIGHUP]  # and the master handled the reload after the fork
         assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
-        assert fork_with(hooks) == 7  # nothing to import: nothing held, the worker serves
+        assert fork_with(hooks) == 7  # nothing to import, no reload: the worker serves
+
+        # Nothing to import, and the reload comes after the hooks before the
+        # fork (while the master forks, before it knows the new pid).
+        hooks.before()
+        os.kill(os.getpid(), signal.SIGHUP)
+        pid = os.fork()
+        if pid == 0:
+            hooks.after_in_child()
+            os._exit(7)
+        assert handled == [signal.SIGHUP]
+        hooks.after_in_parent()
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        assert handled == [signal.SIGHUP, signal.SIGHUP]
     finally:
         signal.signal(signal.SIGHUP, previous)
 
 
+def test_in_a_worker_the_hooks_do_nothing():
+    hooks = ImportBeforeFork(lambda: ["wave"], [].append, lambda: False, lambda name: 1 / 0, {})
+    hooks.before()
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    hooks.after_in_parent()
+
+
 def test_without_a_stop_the_new_worker_gets_the_signal_mask_it_had():
     modules = {}
-    hooks = ImportBeforeFork(lambda: ["wave"], [].append, lambda name: modules.setdefault(name, object()), modules)
+    hooks = ImportBeforeFork(lambda: ["wave"], [].append, lambda: True,
+                             lambda name: modules.setdefault(name, object()), modules)
     hooks.before()
     assert signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     pid = os.fork()
@@ -119,3 +144,13 @@ def test_without_a_stop_the_new_worker_gets_the_signal_mask_it_had():
     hooks.after_in_parent()
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_the_hint_counts_the_modules_and_names_their_packages_in_import_order():
+    names = ["django.contrib.admin.views.main", "rest_framework", "rest_framework.viewsets",
+             "django_filters", "django", "wave", "json.decoder"]
+    assert hint(names) == (
+        "each new worker imports again the 7 library modules this one imported after the fork "
+        "(django, rest_framework, django_filters, wave and 1 more): with py-call-uwsgi-fork-hooks = true "
+        "and uwsgi-reload-preload = true the master imports them once, before the fork"
+    )

@@ -232,7 +232,17 @@ PRELOAD_OPTIONS = ("py-call-uwsgi-fork-hooks = true", "enable-threads = true", "
 PRELOADED = r"^uwsgi_reload: imported \d+ library modules? the workers had imported after the fork"
 
 
-def test_with_preload_new_workers_start_with_the_libraries_and_the_app_stays_the_workers(app, make_server):
+def needs_fork_hooks(version: str) -> None:
+    """uWSGI's py-call-uwsgi-fork-hooks came in 2.0.21; older ones refuse the option."""
+    numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+    if numbers < (2, 0, 21):
+        pytest.skip("uWSGI %s has no py-call-uwsgi-fork-hooks (2.0.21 and later)" % version)
+
+
+@pytest.mark.core
+def test_with_preload_new_workers_start_with_the_libraries_and_the_app_stays_the_workers(app, make_server,
+                                                                                           uwsgi_facts):
+    needs_fork_hooks(uwsgi_facts.version)
     write(app / "app.py", PRELOAD_APP)
     write(app / "view.py", 'import wave  # a library module no other one imports\nMESSAGE = "one"\n')
     server = make_server(ini(*PRELOAD_OPTIONS, interval="1"))
@@ -308,3 +318,36 @@ def test_a_stop_while_the_master_imports_for_new_workers_stops_the_instance(app,
     # never heard of it, and the master waited worker-reload-mercy for it.
     wait_until(lambda: not server.alive(), 30, "the instance to stop", server.tail)
     assert server.count(r"^goodbye to uWSGI") == 1
+
+
+HINTED = (r"^uwsgi_reload: each new worker imports again the \d+ library modules this one imported after "
+          r"the fork \(.*\): with py-call-uwsgi-fork-hooks = true and uwsgi-reload-preload = true the master "
+          r"imports them once, before the fork$")
+
+
+def test_without_preload_the_first_restart_of_the_workers_says_what_it_would_spare(app, make_server):
+    write(app / "app.py", PRELOAD_APP)
+    many = "import wave, asyncio, http.server, xml.dom.minidom, unittest  # 50 and more library modules\n"
+    write(app / "view.py", many + 'MESSAGE = "one"\n')
+    server = make_server(ini(interval="1"))
+    server.wait_for_body("one/False")
+    for number, (before, after) in enumerate((("one", "two"), ("two", "three")), start=1):
+        # Every worker has imported view.py (a worker that has not serves the edit without a restart).
+        serve_from_every_worker(server, "%s/False" % before)
+        write(app / "view.py", many + 'MESSAGE = "%s"\n' % after)
+        server.wait_for_body("%s/False" % after)
+        server.wait_for_log(r"^uwsgi_reload: view\.py " + WORKERS_ONLY, count=number)
+        server.wait_for_log(READY, count=number)
+    assert server.count(HINTED) == 1  # once per instance
+
+
+def test_no_hint_for_a_few_library_modules(lazy_view_app, make_server):
+    write(lazy_view_app / "view.py", 'import wave\nMESSAGE = "view one"\n')
+    server = make_server(ini(interval="1"))
+    server.wait_for_body("one/view one")
+    serve_from_every_worker(server, "one/view one")
+    write(lazy_view_app / "view.py", 'import wave\nMESSAGE = "view two"\n')
+    server.wait_for_body("one/view two")
+    server.wait_for_log(r"^uwsgi_reload: view\.py " + WORKERS_ONLY)
+    server.wait_for_log(READY)
+    assert server.count(r"^uwsgi_reload: each new worker imports again") == 0

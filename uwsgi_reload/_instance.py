@@ -135,6 +135,8 @@ def _clean(raw: Any) -> Dict[str, Any]:
     for key in ("generation", "announced"):
         if isinstance(raw.get(key), int) and not isinstance(raw.get(key), bool):
             clean[key] = raw[key]
+    if raw.get("hinted") is True:
+        clean["hinted"] = True
     for key in ("app_written", "named", "preload"):
         value = raw.get(key)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):

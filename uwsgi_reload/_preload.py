@@ -33,15 +33,38 @@ MAX_LEARNED = 1500
 
 
 def library_modules(modules: Mapping[str, Any], before: Set[str], roots: Tuple[str, ...]) -> List[str]:
-    """The names in *modules*, in import order, not in *before*, whose file lies under *roots*."""
+    """The names in *modules*, in import order, not in *before*, whose file lies under *roots*.
+
+    A submodule whose package is not there is left out: the package failed
+    to import after it (an optional dependency missing), and would fail again.
+    """
     found = []
     for name, module in list(modules.items()):
-        if name in before:
+        package = name.rpartition(".")[0]
+        if name in before or (package and package not in modules):
             continue
         path = module_source(module)
         if path is not None and path.startswith(roots):
             found.append(name)
     return found
+
+
+#: Fewer library modules imported after the fork take a few milliseconds:
+#: not worth a hint.
+HINT_AT_LEAST = 50
+
+
+def hint(names: List[str]) -> str:
+    """The line that tells a user who has not turned preloading on what it would spare."""
+    packages: List[str] = []
+    for name in names:
+        package = name.split(".", 1)[0]
+        if package not in packages:
+            packages.append(package)
+    shown = ", ".join(packages[:4]) + (" and %d more" % (len(packages) - 4) if len(packages) > 4 else "")
+    return ("each new worker imports again the %d library modules this one imported after the fork (%s): "
+            "with py-call-uwsgi-fork-hooks = true and uwsgi-reload-preload = true the master imports "
+            "them once, before the fork" % (len(names), shown))
 
 
 class Learner:
@@ -72,11 +95,14 @@ class Learner:
 
 
 #: uWSGI's master acts on these (stop, reload) in its signal handler, which
-#: signals every worker it knows of: a worker forked after that, once the
-#: imports are done, would never hear of it, and the master would wait for it
-#: until worker-reload-mercy. So they wait while the master imports, and a
-#: worker forked after one came leaves at once.
+#: signals every worker it knows of; it knows a new worker only once its fork
+#: has returned, after these hooks. One handled while the hooks run (or
+#: during the fork) would leave the new worker out: it would never hear of
+#: the stop, and the master would wait for it for ever. So they are held from
+#: the first hook to the last, and a worker forked while one came leaves at
+#: once, told so by the master through a pipe.
 HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
+LEAVE, STAY = b"L", b"S"
 
 
 class ImportBeforeFork:
@@ -91,22 +117,61 @@ class ImportBeforeFork:
         self,
         learned: Callable[[], Iterable[str]],
         log: Callable[[str], None],
+        in_master: Callable[[], bool],
         import_module: Callable[[str], Any] = importlib.import_module,
         modules: Mapping[str, Any] = sys.modules,
     ) -> None:
         self._learned = learned
         self._log = log
+        self._in_master = in_master
         self._import_module = import_module
         self._modules = modules
         self._failed: Set[str] = set()
-        self._mask: Optional[Set[int]] = None  # the signal mask before the imports, while they hold signals
-        self._stop_came = False
+        self._mask: Optional[Set[int]] = None  # the signal mask to restore once the fork is done
+        self._verdict: Tuple[int, int] = (-1, -1)  # the pipe on which the master tells the new worker
 
     def before(self) -> None:
+        if not self._in_master():
+            return  # an os.fork() of the app in a worker: not ours
+        if self._mask is None:
+            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+        else:
+            self._close_verdict()  # the last fork failed: no hook after it ran
+        self._verdict = os.pipe()
+        self._import_missing()
+
+    def after_in_parent(self) -> None:
+        """The master: tell the new worker whether a stop or reload came, then handle it."""
+        if self._mask is None:
+            return
+        verdict = LEAVE if signal.sigpending() & HELD_SIGNALS else STAY
+        os.write(self._verdict[1], verdict)
+        self._close_verdict()
+        mask, self._mask = self._mask, None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def after_in_child(self) -> None:
+        """The new worker: it leaves at once if the master is stopping or reloading."""
+        if self._mask is None:
+            return
+        os.close(self._verdict[1])
+        verdict = os.read(self._verdict[0], 1)
+        os.close(self._verdict[0])
+        if verdict != STAY:  # LEAVE, or nothing: the master is gone
+            os._exit(0)
+        mask, self._mask = self._mask, None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def _close_verdict(self) -> None:
+        for fd in self._verdict:
+            if fd >= 0:
+                os.close(fd)
+        self._verdict = (-1, -1)
+
+    def _import_missing(self) -> None:
         names = [name for name in self._learned() if name not in self._modules and name not in self._failed]
         if not names:
             return
-        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         started = time.perf_counter()
         errors: List[str] = []
         for name in names:
@@ -127,18 +192,3 @@ class ImportBeforeFork:
             more = " and %d more" % (len(errors) - 1) if len(errors) > 1 else ""
             self._log("could not import %s%s before the fork: the workers import %s themselves"
                       % (errors[0], more, "it" if len(errors) == 1 else "them"))
-        self._stop_came = bool(signal.sigpending() & HELD_SIGNALS)
-
-    def after_in_parent(self) -> None:
-        """The master: a stop or reload that came during the imports is handled now."""
-        if self._mask is not None:
-            mask, self._mask, self._stop_came = self._mask, None, False
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-    def after_in_child(self) -> None:
-        """The new worker: it leaves at once if the master is stopping or reloading."""
-        if self._mask is not None:
-            if self._stop_came:
-                os._exit(0)
-            mask, self._mask = self._mask, None
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)

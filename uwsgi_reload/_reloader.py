@@ -53,6 +53,9 @@ class Reloader:
         self.cannot_reexec = ""
         #: Called before asking the master for a whole reload.
         self.before_full_reload: Callable[[], None] = lambda: None
+        #: At a restart of the workers alone: a line on how it could be
+        #: quicker, or ''; the first such line is logged, once per instance.
+        self.workers_restart_hint: Callable[[], str] = lambda: ""
         self.generation = 0
 
     # -- the instance state ----------------------------------------------------
@@ -156,6 +159,10 @@ class Reloader:
         if workers_only:
             self.log("%s changed, restarting the workers (only they imported it)" % self.describe(changed))
             uwsgi.signal(self.leave_signal)
+            if not self._state().get("hinted"):
+                line = self.workers_restart_hint()
+                if line and self._update(self._first_time("hinted"), False):
+                    self.log(line)
             return
         self.log("%s changed, reloading" % self.describe(changed))
         self.before_full_reload()
@@ -164,6 +171,16 @@ class Reloader:
             # The master has just sent every worker its SIGHUP, which they
             # hold: this lets each leave at its next point between requests.
             uwsgi.signal(self.leave_signal)
+
+    @staticmethod
+    def _first_time(key: str) -> Callable[[Dict[str, Any]], bool]:
+        def first(state: Dict[str, Any]) -> bool:
+            if state.get(key):
+                return False
+            state[key] = True
+            return True
+
+        return first
 
     def _claim(self, kind: str, files: List[str]) -> Callable[[Dict[str, Any]], bool]:
         def claim(state: Dict[str, Any]) -> bool:

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 import uwsgi
 
@@ -104,8 +104,6 @@ def _open_state(first: bool) -> "tuple[Optional[InstanceState], List[str]]":
 
 def _learned_in_master() -> List[str]:
     """In the master: the library modules the workers said they imported after the fork."""
-    if uwsgi.worker_id() != 0:
-        return []  # the hook is inherited: a worker's own fork (subprocess, multiprocessing) is not ours
     try:
         directory_fd, _, _ = open_private_directory(candidate_bases())
     except NoPrivatePlace:
@@ -316,9 +314,10 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     install_hooks(watcher)
     reloader = Reloader(watcher, log, describe, lambda watcher: _start_lines(watcher, tick))
     learner = None
+    inherited_modules: Set[str] = set()  # without preloading: what this worker was forked with
     if settings.preload and not preload_problem:
         learner = _preload.Learner(reloader.share_learned, rarely_edited_roots())
-        preload = _preload.ImportBeforeFork(_learned_in_master, log)
+        preload = _preload.ImportBeforeFork(_learned_in_master, log, in_master=lambda: uwsgi.worker_id() == 0)
         os.register_at_fork(before=preload.before, after_in_parent=preload.after_in_parent,
                             after_in_child=preload.after_in_child)
     # What the browser's script compares to know new code is served: the
@@ -390,6 +389,8 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             watcher.forked(keep_inherited=uwsgi.worker_id() == 1)
             if learner is not None:
                 learner.forked()
+            else:
+                inherited_modules.update(sys.modules)
             start_in_this_worker()
             if not tick.timer:
                 _ticks.start_thread(thread_tick, first_wait=tick.interval)
@@ -399,6 +400,13 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             # the master would wait for this worker forever. Stop as asked.
             os._exit(0)
 
+    if learner is None:
+
+        def preload_hint() -> str:
+            names = _preload.library_modules(sys.modules, inherited_modules, rarely_edited_roots())
+            return _preload.hint(names) if len(names) >= _preload.HINT_AT_LEAST else ""
+
+        reloader.workers_restart_hint = preload_hint
     _ticks.after_fork(after_fork)
     _master.wake_on_child_exit()
     return reloader
