@@ -123,7 +123,8 @@ def test_the_set_placeholder_example_is_the_one_tested():
 
 
 def test_the_flask_snippet_is_the_line_the_flask_example_runs():
-    (snippet,) = re.findall(r"^    \.\. code-block:: ini\n\n        (.*)\n", README, re.MULTILINE)
+    flask = README[README.index("\nFlask\n    "):]
+    snippet = re.search(r"^    \.\. code-block:: ini\n\n        (.*)\n", flask, re.MULTILINE).group(1)
     assert snippet in (ROOT / "examples" / "flask" / "uwsgi.ini").read_text().splitlines()
 
 
@@ -161,3 +162,12 @@ def test_the_live_reload_line_is_the_one_tested():
     line = "application = uwsgi_reload.live_reload(application)"
     assert "    %s\n" % line in README
     assert line in (ROOT / "tests" / "test_browser.py").read_text()
+
+
+def test_the_preload_lines_are_the_ones_tested():
+    from test_reload_path import PRELOAD_OPTIONS, PRELOADED
+
+    assert "        py-call-uwsgi-fork-hooks = true\n        uwsgi-reload-preload = true\n" in README
+    assert {"py-call-uwsgi-fork-hooks = true", "uwsgi-reload-preload = true"} <= set(PRELOAD_OPTIONS)
+    lines = re.findall(r"^        (uwsgi_reload: .*)$", README, re.MULTILINE)
+    assert any(re.search(PRELOADED, line) for line in lines)
