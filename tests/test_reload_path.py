@@ -219,24 +219,27 @@ def test_under_pyuwsgi_without_binary_path_the_instance_lives_and_says_what_to_a
 
 PRELOAD_APP = '''
 import sys
-worker_started_with_wave = []
+worker_started_with_library = []
 
 def application(environ, start_response):
-    if not worker_started_with_wave:
-        worker_started_with_wave.append("wave" in sys.modules)
+    if not worker_started_with_library:
+        worker_started_with_library.append("iniconfig" in sys.modules)
     import view  # the app's own file, as a Django view: imported by the worker, never preloaded
     start_response("200 OK", [("Content-Type", "text/plain")])
-    return [("%s/%s" % (view.MESSAGE, worker_started_with_wave[0])).encode()]
+    return [("%s/%s" % (view.MESSAGE, worker_started_with_library[0])).encode()]
 '''
 PRELOAD_OPTIONS = ("py-call-uwsgi-fork-hooks = true", "enable-threads = true", "uwsgi-reload-preload = true")
 PRELOADED = r"^uwsgi_reload: imported \d+ library modules? the workers had imported after the fork"
 
 
+def before_2_0_27(version: str) -> bool:
+    """Until 2.0.27 py-call-uwsgi-fork-hooks (2.0.21+) runs no Python before-fork hook."""
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3]) < (2, 0, 27)
+
+
 def needs_fork_hooks(version: str) -> None:
-    """uWSGI's py-call-uwsgi-fork-hooks came in 2.0.21; older ones refuse the option."""
-    numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:3])
-    if numbers < (2, 0, 21):
-        pytest.skip("uWSGI %s has no py-call-uwsgi-fork-hooks (2.0.21 and later)" % version)
+    if before_2_0_27(version):
+        pytest.skip("uWSGI %s runs no Python in the master before a fork (2.0.27 and later)" % version)
 
 
 @pytest.mark.core
@@ -244,14 +247,14 @@ def test_with_preload_new_workers_start_with_the_libraries_and_the_app_stays_the
                                                                                            uwsgi_facts):
     needs_fork_hooks(uwsgi_facts.version)
     write(app / "app.py", PRELOAD_APP)
-    write(app / "view.py", 'import wave  # a library module no other one imports\nMESSAGE = "one"\n')
+    write(app / "view.py", 'import iniconfig  # a library in site-packages (from pytest) that nothing else imports\nMESSAGE = "one"\n')
     server = make_server(ini(*PRELOAD_OPTIONS, interval="1"))
     server.wait_for_body("one/False")  # the master imported neither
     server.wait_for_log(STARTED)
     # Each worker tells the instance at its next tick what it imported since the fork.
     serve_from_every_worker(server, "one/False")
 
-    write(app / "view.py", 'import wave\nMESSAGE = "two"\n')
+    write(app / "view.py", 'import iniconfig\nMESSAGE = "two"\n')
     server.wait_for_body("two/True")
     server.wait_for_log(r"^uwsgi_reload: view\.py " + WORKERS_ONLY)
     server.wait_for_log(PRELOADED)
@@ -259,22 +262,22 @@ def test_with_preload_new_workers_start_with_the_libraries_and_the_app_stays_the
     serve_from_every_worker(server, "two/True")
 
     # view.py stayed the workers' own: its next edit again restarts the workers alone.
-    write(app / "view.py", 'import wave\nMESSAGE = "three"\n')
+    write(app / "view.py", 'import iniconfig\nMESSAGE = "three"\n')
     server.wait_for_body("three/True")
     server.wait_for_log(r"^uwsgi_reload: view\.py " + WORKERS_ONLY, count=2)
     assert server.count(r"^binary reloading uWSGI") == 0
-    assert server.count(PRELOADED) == 1  # the master has wave by then
+    assert server.count(PRELOADED) == 1  # the master has it by then
 
 
-def test_preload_without_the_fork_hooks_says_what_to_add_and_serves(app, make_server):
+def test_preload_without_the_fork_hooks_says_what_to_add_and_serves(app, make_server, uwsgi_facts):
+    needs_fork_hooks(uwsgi_facts.version)
     write(app / "app.py", PRELOAD_APP)
-    write(app / "view.py", 'import wave\nMESSAGE = "one"\n')
+    write(app / "view.py", 'import iniconfig\nMESSAGE = "one"\n')
     server = make_server(ini("uwsgi-reload-preload = true", interval="1"))
     server.wait_for_body("one/False")
-    server.wait_for_log(r"^uwsgi_reload: uwsgi-reload-preload = true needs py-call-uwsgi-fork-hooks = true "
-                        r"\(uWSGI 2\.0\.21 or later\)")
+    server.wait_for_log(r"^uwsgi_reload: uwsgi-reload-preload = true needs py-call-uwsgi-fork-hooks = true: ")
     serve_from_every_worker(server, "one/False")
-    write(app / "view.py", 'import wave\nMESSAGE = "two"\n')
+    write(app / "view.py", 'import iniconfig\nMESSAGE = "two"\n')
     server.wait_for_body("two/False")
     assert server.count(PRELOADED) == 0
 
@@ -304,14 +307,32 @@ def slow_library(tmp_path: Path) -> Iterator[str]:
         path.unlink()
 
 
-def test_a_stop_while_the_master_imports_for_new_workers_stops_the_instance(app, make_server, slow_library):
+@pytest.mark.core
+def test_preload_on_a_uwsgi_before_2_0_27_says_so_and_serves(app, make_server, uwsgi_facts):
+    if not before_2_0_27(uwsgi_facts.version):
+        pytest.skip("uWSGI %s runs Python's before-fork hooks" % uwsgi_facts.version)
     write(app / "app.py", PRELOAD_APP)
-    write(app / "view.py", 'import wave, %s\nMESSAGE = "one"\n' % slow_library)
+    write(app / "view.py", 'import iniconfig\nMESSAGE = "one"\n')
+    server = make_server(ini(*PRELOAD_OPTIONS, interval="1"))
+    server.wait_for_body("one/False")
+    server.wait_for_log(r"^uwsgi_reload: uwsgi-reload-preload = true needs uWSGI 2\.0\.27 or later, .*; "
+                        r"not preloading$")
+    serve_from_every_worker(server, "one/False")
+    write(app / "view.py", 'import iniconfig\nMESSAGE = "two"\n')
+    server.wait_for_body("two/False")
+    assert server.count(PRELOADED) == 0
+
+
+def test_a_stop_while_the_master_imports_for_new_workers_stops_the_instance(app, make_server, slow_library,
+                                                                             uwsgi_facts):
+    needs_fork_hooks(uwsgi_facts.version)
+    write(app / "app.py", PRELOAD_APP)
+    write(app / "view.py", 'import iniconfig, %s\nMESSAGE = "one"\n' % slow_library)
     server = make_server(ini(*PRELOAD_OPTIONS, "worker-reload-mercy = 60", interval="1"))
     server.wait_for_body("one/False")
     serve_from_every_worker(server, "one/False")
 
-    write(app / "view.py", 'import wave, %s\nMESSAGE = "two"\n' % slow_library)
+    write(app / "view.py", 'import iniconfig, %s\nMESSAGE = "two"\n' % slow_library)
     wait_until((app / "master-importing").exists, 40, "the master importing the slow library", server.tail)
     server.process.send_signal(signal.SIGINT)
     # Without holding the stop until the fork, the worker forked after it

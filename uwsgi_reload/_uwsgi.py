@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 import traceback
@@ -121,9 +122,15 @@ def _preload_problem(opt: Dict[str, Any], lazy: bool) -> str:
     if lazy:
         return ("uwsgi-reload-preload = true does nothing under lazy-apps: each worker imports "
                 "the app and its libraries itself")
+    version = uwsgi.version.decode() if isinstance(uwsgi.version, bytes) else str(uwsgi.version)
+    if tuple(int(part) for part in re.findall(r"\d+", version)[:3]) < (2, 0, 27):
+        # Before 2.0.27 the fork hooks take the import lock, not PyOS_BeforeFork:
+        # Python's before-fork hooks never run in the master.
+        return ("uwsgi-reload-preload = true needs uWSGI 2.0.27 or later, whose py-call-uwsgi-fork-hooks "
+                "runs Python in the master before it forks (this is uWSGI %s); not preloading" % version)
     if not option_is_true(opt, "py-call-uwsgi-fork-hooks"):
-        return ("uwsgi-reload-preload = true needs py-call-uwsgi-fork-hooks = true (uWSGI 2.0.21 or later): "
-                "only then does uWSGI run Python in the master before it forks; not preloading")
+        return ("uwsgi-reload-preload = true needs py-call-uwsgi-fork-hooks = true: only then does uWSGI "
+                "run Python in the master before it forks; not preloading")
     if not getattr(uwsgi, "has_threads", True):
         return ("uwsgi-reload-preload = true needs Python threads (enable-threads = true): uWSGI runs "
                 "its fork hooks only then; not preloading")
