@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
 
 import pytest
 
-from conftest import READY, RELOADED, STARTED, WORKERS_ONLY, write
+from conftest import READY, RELOADED, STARTED, WORKERS_ONLY, wait_until, write
 from processes import free_port
 
 pytestmark = pytest.mark.uwsgi
@@ -51,8 +52,8 @@ def two_edits_two_reloads(app, server) -> None:
     assert server.count(STARTED) == 1
 
 
-TIMER_WORDS = r"every 1s by a uWSGI timer in each worker$"
-THREAD_WORDS = r"every 0.5s by a thread in each worker \(uWSGI timers take whole seconds\)$"
+TIMER_WORDS = r"every 1s by a uWSGI timer in each worker"
+THREAD_WORDS = r"every 0.5s by a thread in each worker \(uWSGI timers take whole seconds\)"
 
 
 @pytest.mark.core
@@ -61,7 +62,10 @@ def test_edit_is_served_and_logged_with_the_file_name(app, make_server, interval
     server.wait_for_body("one")
     # Without Python threads (uWSGI before 2.0.27, Debian's) the timer serves, in whole seconds.
     thread = interval == "0.5" and uwsgi_facts.threads
-    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked " + (THREAD_WORDS if thread else TIMER_WORDS))
+    # The two workers scan in turns where a thread can keep or set up each turn.
+    turns = ", in turns: a worker every %s$" % (r"0\.25s" if thread else r"0\.5s") if uwsgi_facts.threads else "$"
+    server.wait_for_log(r"^uwsgi_reload: watching \d+ files, checked " + (THREAD_WORDS if thread else TIMER_WORDS)
+                        + turns)
     write(app / "helper.py", 'MESSAGE = "two!"\n')
     server.wait_for_body("two!")
     server.wait_for_log(r"^uwsgi_reload: helper\.py changed, reloading$")
@@ -107,6 +111,69 @@ def test_module_imported_lazily_in_one_of_four_workers_reloads(tmp_path, make_se
     server.wait_for_log(r"^uwsgi_reload: lazy_view\.py " + WORKERS_ONLY)
     server.wait_for_body("3:two!")
     assert server.count(RELOADED) == 1
+
+
+TICKS_APP = '''
+import sys, time, uwsgi
+import uwsgi_reload
+
+reloader = sys.modules["uwsgi_reload._reloader"].Reloader
+scan = reloader.tick
+
+def noted_tick(self):
+    with open("ticks.txt", "a") as ticks:
+        life = [worker["respawn_count"] for worker in uwsgi.workers() if worker["id"] == uwsgi.worker_id()]
+        ticks.write("%d %d %.4f\\n" % (uwsgi.worker_id(), life[0], time.monotonic()))
+    scan(self)
+
+reloader.tick = noted_tick
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"%d" % uwsgi.worker_id()]
+'''
+
+
+def ticks_per_worker(path) -> "dict[int, list[float]]":
+    """When each worker scanned, from the noting app: {worker: [monotonic times]}, for its latest life."""
+    ticks: "dict[int, list[float]]" = {}
+    lives: "dict[int, int]" = {}
+    for line in path.read_text().splitlines():
+        worker, life, moment = line.split()
+        if int(life) != lives.setdefault(int(worker), int(life)):
+            lives[int(worker)] = int(life)
+            ticks[int(worker)] = []
+        ticks.setdefault(int(worker), []).append(float(moment))
+    return ticks
+
+
+@pytest.mark.core
+def test_each_worker_scans_once_per_interval_in_turns_also_after_respawns(tmp_path, make_server, interval,
+                                                                           uwsgi_facts):
+    write(tmp_path / "app.py", TICKS_APP)
+    server = make_server(ini("max-requests = 3", "min-worker-lifetime = 1", processes=4, interval=interval))
+    period = float(interval) if uwsgi_facts.threads else 1.0
+    # Respawns first (max-requests): a respawned worker must add no timer.
+    wait_until(lambda: server.get()[0] == 200 and server.count(r"Respawned uWSGI worker") >= 8, 60,
+               "eight respawns by max-requests", server.tail)
+    since = time.monotonic()
+    wait_until(lambda: all(len([t for t in moments if t > since + period]) >= 6
+                           for moments in ticks_per_worker(tmp_path / "ticks.txt").values())
+               and len(ticks_per_worker(tmp_path / "ticks.txt")) == 4,
+               60, "six ticks of each of the 4 workers", server.tail)
+    ticks = {worker: [t for t in moments if t > since + period][:6]
+             for worker, moments in ticks_per_worker(tmp_path / "ticks.txt").items()}
+    for worker, moments in ticks.items():
+        # Once per interval: 5 intervals between 6 ticks (a second timer
+        # would make it 2.5).
+        assert 4 * period < moments[-1] - moments[0] < 6 * period, (worker, moments)
+    if uwsgi_facts.threads:
+        # In turns: worker k a quarter interval after worker k-1. Each pair
+        # is apart by at least a quarter of a turn, whatever the machine's jitter.
+        phases = {worker: (moments[-1] - ticks[1][-1]) % period for worker, moments in ticks.items()}
+        for first, second in itertools.combinations(sorted(phases), 2):
+            apart = abs(phases[first] - phases[second])
+            assert min(apart, period - apart) > period / 16, phases
 
 
 def needs_threads(facts) -> None:

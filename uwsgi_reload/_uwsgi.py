@@ -191,6 +191,13 @@ class _Tick:
         threads = getattr(uwsgi, "has_threads", True)
         async_loop = _async_loop(opt)
         self.timer = not lazy and (whole or not threads or bool(async_loop))
+        workers = max(1, uwsgi.numproc)
+        if self.timer:
+            # Timer turns need a short thread in each worker to add its timer.
+            self.turns = min(workers, _ticks.MAX_TURNS) if threads and not async_loop else 1
+        else:
+            self.turns = workers
+        self.turn_words = ", in turns: a worker every %gs" % (self.interval / self.turns) if self.turns > 1 else ""
         if self.timer and not whole:
             self.interval = float(math.ceil(self.interval))
             reason = "%s = is on" % async_loop if async_loop else "Python threads are off (enable-threads = true)"
@@ -218,7 +225,7 @@ def _stat_cost(paths: List[str]) -> float:
 
 def _start_lines(watcher: Watcher, tick: _Tick) -> List[str]:
     watched = watcher.watched_files()
-    lines = ["watching %d files, checked every %gs %s" % (len(watched), tick.interval, tick.words)]
+    lines = ["watching %d files, checked every %gs %s%s" % (len(watched), tick.interval, tick.words, tick.turn_words)]
     if len(watched) > MANY_FILES:
         lines.append(
             "%d files are many: a scan took %.1f ms; uwsgi-reload-ignore can leave out "
@@ -365,7 +372,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             return tick.interval
 
         reloader.before_full_reload = _wait_for_loaded_workers
-        _ticks.start_thread(lazy_tick, first_wait=0.0)
+        _ticks.start_thread(lazy_tick, watcher.settle, _ticks.turn_offset(tick.interval))
         return reloader
 
     reloader.leave_signal = _ticks.signal_every_worker(reloader.leave_if_outdated)
@@ -386,7 +393,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
         return tick.interval
 
     if tick.timer:
-        _ticks.start_timer(int(tick.interval), timer_tick)
+        _ticks.TakeTurns(int(tick.interval), timer_tick, tick.turns, log)
 
     def after_fork() -> None:
         try:
@@ -400,7 +407,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
                 inherited_modules.update(sys.modules)
             start_in_this_worker()
             if not tick.timer:
-                _ticks.start_thread(thread_tick, first_wait=tick.interval)
+                _ticks.start_thread(thread_tick, tick.interval, _ticks.turn_offset(tick.interval))
         except KeyboardInterrupt:
             # A SIGINT (stop) that arrives before uWSGI has set up the new
             # worker's own handlers surfaces here as an exception; swallowed,
