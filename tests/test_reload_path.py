@@ -346,7 +346,11 @@ HINTED = (r"^uwsgi_reload: each new worker imports again the \d+ library modules
           r"imports them once, before the fork$")
 
 
-def test_without_preload_the_first_restart_of_the_workers_says_what_it_would_spare(app, make_server):
+@pytest.mark.core
+def test_without_preload_the_first_restart_of_the_workers_says_what_it_would_spare(app, make_server, uwsgi_facts):
+    # Where uWSGI runs no Python before a fork (before 2.0.27, threads off)
+    # the hint's two lines would do nothing: no hint there.
+    hinted = 0 if before_2_0_27(uwsgi_facts.version) or not uwsgi_facts.threads else 1
     write(app / "app.py", PRELOAD_APP)
     many = "import wave, asyncio, http.server, xml.dom.minidom, unittest  # 50 and more library modules\n"
     write(app / "view.py", many + 'MESSAGE = "one"\n')
@@ -359,7 +363,7 @@ def test_without_preload_the_first_restart_of_the_workers_says_what_it_would_spa
         server.wait_for_body("%s/False" % after)
         server.wait_for_log(r"^uwsgi_reload: view\.py " + WORKERS_ONLY, count=number)
         server.wait_for_log(READY, count=number)
-    assert server.count(HINTED) == 1  # once per instance
+    assert server.count(HINTED) == hinted  # once per instance
 
 
 def test_no_hint_for_a_few_library_modules(lazy_view_app, make_server):

@@ -117,8 +117,8 @@ def _learned_in_master() -> List[str]:
         os.close(directory_fd)
 
 
-def _preload_problem(opt: Dict[str, Any], lazy: bool) -> str:
-    """Why ``uwsgi-reload-preload = true`` cannot work in this instance, or ''."""
+def _preload_blocker(lazy: bool) -> str:
+    """Why ``uwsgi-reload-preload`` cannot work here whatever the ini says, or ''."""
     if lazy:
         return ("uwsgi-reload-preload = true does nothing under lazy-apps: each worker imports "
                 "the app and its libraries itself")
@@ -128,12 +128,20 @@ def _preload_problem(opt: Dict[str, Any], lazy: bool) -> str:
         # Python's before-fork hooks never run in the master.
         return ("uwsgi-reload-preload = true needs uWSGI 2.0.27 or later, whose py-call-uwsgi-fork-hooks "
                 "runs Python in the master before it forks (this is uWSGI %s); not preloading" % version)
-    if not option_is_true(opt, "py-call-uwsgi-fork-hooks"):
-        return ("uwsgi-reload-preload = true needs py-call-uwsgi-fork-hooks = true: only then does uWSGI "
-                "run Python in the master before it forks; not preloading")
     if not getattr(uwsgi, "has_threads", True):
         return ("uwsgi-reload-preload = true needs Python threads (enable-threads = true): uWSGI runs "
                 "its fork hooks only then; not preloading")
+    return ""
+
+
+def _preload_problem(opt: Dict[str, Any], lazy: bool) -> str:
+    """Why ``uwsgi-reload-preload = true`` cannot work in this instance, or ''."""
+    blocker = _preload_blocker(lazy)
+    if blocker:
+        return blocker
+    if not option_is_true(opt, "py-call-uwsgi-fork-hooks"):
+        return ("uwsgi-reload-preload = true needs py-call-uwsgi-fork-hooks = true: only then does uWSGI "
+                "run Python in the master before it forks; not preloading")
     return ""
 
 
@@ -414,8 +422,8 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             # the master would wait for this worker forever. Stop as asked.
             os._exit(0)
 
-    if learner is None:
-
+    if learner is None and not _preload_blocker(lazy=not in_master):
+        # Only where the hint's two lines would preload: what they would spare.
         def preload_hint() -> str:
             names = _preload.library_modules(sys.modules, inherited_modules, rarely_edited_roots())
             return _preload.hint(names) if len(names) >= _preload.HINT_AT_LEAST else ""
