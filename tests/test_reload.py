@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -174,6 +175,52 @@ def test_each_worker_scans_once_per_interval_in_turns_also_after_respawns(tmp_pa
         for first, second in itertools.combinations(sorted(phases), 2):
             apart = abs(phases[first] - phases[second])
             assert min(apart, period - apart) > period / 16, phases
+
+
+HOLDING_APP = '''
+import os, time, uwsgi
+import helper
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["PATH_INFO"] == "/hold":
+        if uwsgi.worker_id() != 1:
+            return [b"not worker 1"]
+        open("held", "w").close()
+        while not os.path.exists("release"):  # a long request, ended by the test
+            time.sleep(0.05)
+        return [b"released"]
+    return [helper.MESSAGE.encode()]
+'''
+
+
+@pytest.mark.core
+def test_an_edit_to_a_file_the_master_imported_is_seen_while_worker_1_is_busy(app, make_server, interval):
+    write(app / "app.py", HOLDING_APP)
+    server = make_server(ini(interval=interval))
+    server.wait_for_body("one")
+    answers = []
+
+    def hold_worker_1() -> None:
+        while not (app / "held").exists() and not answers:
+            status, body = server.get("/hold", timeout=120)
+            if body != "not worker 1":
+                answers.append((status, body))
+
+    holder = threading.Thread(target=hold_worker_1)
+    holder.start()
+    try:
+        wait_until((app / "held").exists, 60, "worker 1 in a long request", server.tail)
+        write(app / "helper.py", 'MESSAGE = "two!"\n')
+        # Worker 1 runs no tick until its request ends: the other worker
+        # scans the files it inherited from the master too.
+        server.wait_for_log(r"^uwsgi_reload: helper\.py changed, reloading$")
+    finally:
+        write(app / "release", "")
+        holder.join(timeout=120)
+    server.wait_for_body("two!")
+    assert answers == [(200, "released")]
+    assert server.count(RELOADED) == 1
 
 
 def needs_threads(facts) -> None:

@@ -7,6 +7,7 @@ burst settling runs on an injected clock: no test sleeps or reads the time.
 import gc
 import importlib
 import importlib.util
+import json
 import sys
 import os
 import time
@@ -458,27 +459,43 @@ def test_error_file_is_watched_and_its_fix_is_a_change(tmp_path):
     assert watcher.scan() == [path]
 
 
-def test_a_worker_that_drops_what_it_inherited_watches_only_its_own_imports(tmp_path):
+def test_a_worker_that_leaves_the_libraries_to_another_keeps_the_inherited_app_files(tmp_path):
     inherited = write(tmp_path / "inherited.py", "x = 1\n")
-    modules = {"inherited": module_at(inherited)}
-    watcher = Watcher(modules=modules)
+    library = os.path.abspath(json.__file__)  # the standard library: the rarely edited tier
+    modules = {"inherited": module_at(inherited), "json": module_at(library)}
+    watcher = Watcher(modules=modules, extra=[str(tmp_path / "*.html")])
+    assert library in watcher.watched_files()
 
-    watcher.forked(keep_inherited=False)
+    watcher.forked(scans_for_instance=False)
     later = write(tmp_path / "later.py", "y = 1\n")
     modules["later"] = module_at(later)
     watcher.watch_error_file(inherited)  # a request's traceback through it
 
-    assert watcher.watched_files() == [later]
+    assert watcher.watched_files() == sorted([inherited, later])
     write(inherited, "x = 22\n", T0 + 1)
     write(later, "y = 22\n", T0 + 1)
-    assert watcher.scan() == [later]
+    write(tmp_path / "new.html", "<p>")  # the worker that keeps the globs sees it
+    assert sorted(watcher.scan()) == sorted([inherited, later])
+    assert watcher.only_own([later]) and not watcher.only_own([inherited])
+
+
+def test_past_the_limit_only_the_worker_scanning_for_the_instance_keeps_inherited_app_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(_scanner, "EVERY_WORKER_AT_MOST", 1)
+    modules = {name: module_at(write(tmp_path / (name + ".py"), "x = 1\n")) for name in ("one", "two")}
+    kept, left = Watcher(modules=dict(modules)), Watcher(modules=dict(modules))
+
+    kept.forked(scans_for_instance=True)
+    left.forked(scans_for_instance=False)
+
+    assert len(kept.watched_files()) == 2
+    assert left.watched_files() == []
 
 
 def test_only_modules_and_failed_imports_taken_in_after_the_fork_are_own(tmp_path):
     master_module = write(tmp_path / "models.py", "x = 1\n")
     modules = {"models": module_at(master_module)}
     watcher = Watcher(modules=modules, extra=[str(tmp_path / "*.html")])
-    watcher.forked(keep_inherited=True)
+    watcher.forked(scans_for_instance=True)
     view = write(tmp_path / "views.py", "y = 1\n")
     modules["views"] = module_at(view)
     broken = write(tmp_path / "broken.py", "y = (\n")

@@ -70,9 +70,16 @@ class Baselines:
 
     def clear(self) -> None:
         self._often.clear()
+        self.drop_rarely_edited()
+        self.taken_ns.clear()
+
+    def drop_rarely_edited(self) -> None:
+        """Forget the library tier: another process scans it."""
+        for path in self._rarely_order:
+            self.taken_ns.pop(path, None)
         self._rarely.clear()
         self._rarely_order.clear()
-        self.taken_ns.clear()
+        self._sweep_start = 0
 
     def changed(self) -> List[Tuple[str, int]]:
         """One pass: each file whose signature differs, with when its baseline was read.

@@ -26,6 +26,12 @@ from ._writes import AppWrites
 
 __all__ = ["Watcher", "read_signature"]
 
+#: Each inherited app file costs every worker that keeps it a stat() per
+#: interval (about 1.5 µs). Above this many, only the worker that scans for
+#: the instance keeps them, so a large app's idle CPU does not grow with its
+#: workers.
+EVERY_WORKER_AT_MOST = 1000
+
 
 class Watcher:
     """The watched files of one process and their baselines.
@@ -162,20 +168,25 @@ class Watcher:
         logs, other workers of the instance): a change to one never reloads."""
         self._writes.always(paths)
 
-    def forked(self, keep_inherited: bool) -> None:
+    def forked(self, scans_for_instance: bool) -> None:
         """Mark the fork: from now on, tell inherited files from the process's own.
 
-        A worker that does not keep what it inherited watches just the modules
-        it imports itself: the inherited ones are scanned for the instance by
-        the worker that keeps them.
+        Every worker keeps the app's files it inherited (a Django
+        ``models.py``, a Flask view), up to EVERY_WORKER_AT_MOST of them: as
+        the workers scan in turns, an edit to one is seen within a fraction
+        of the interval. The inherited library files and the glob patterns,
+        many and rarely changed, are scanned by the one worker that scans
+        for the instance.
         """
         with self._lock:
             self._refresh()
             self._inherited = frozenset(self._baselines.paths()) | frozenset(self._skipped)
             self._own = set()
-            if not keep_inherited:
-                self._baselines.clear()
+            if not scans_for_instance:
                 self._globs.clear()
+                self._baselines.drop_rarely_edited()
+                if len(self._baselines.paths()) > EVERY_WORKER_AT_MOST:
+                    self._baselines.clear()
 
     def only_own(self, paths: Iterable[str]) -> bool:
         """True when every path is a module or failed import taken in after the fork."""

@@ -408,7 +408,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             _master.restore_in_worker()
             if hold_reloads:
                 _exit.hold_reloads()
-            watcher.forked(keep_inherited=uwsgi.worker_id() == 1)
+            watcher.forked(scans_for_instance=uwsgi.worker_id() == 1)
             if learner is not None:
                 learner.forked()
             else:
