@@ -108,6 +108,18 @@ def test_state_round_trips_in_a_file_only_we_can_read(private):
     assert mode(path / "key.json") == 0o600
 
 
+def test_a_claim_keeps_the_master_life_it_names_and_drops_a_bad_one(private):
+    fd, path = private
+    state = InstanceState(fd, "key")
+    claim = {"generation": 2, "at": 1.5, "kind": "full", "files": ["/app/models.py"], "master": "1700000000.12"}
+
+    state.update(lambda data: data.update(claim=dict(claim)))
+    assert state.read()["claim"] == claim
+
+    state.update(lambda data: data.update(claim=dict(claim, master=12)))
+    assert "master" not in state.read()["claim"]
+
+
 @pytest.mark.parametrize(
     "content",
     [

@@ -151,6 +151,8 @@ def _clean(raw: Any) -> Dict[str, Any]:
         and all(isinstance(item, str) for item in claim["files"])
     ):
         clean["claim"] = {key: claim[key] for key in ("generation", "at", "kind", "files")}
+        if isinstance(claim.get("master"), str):
+            clean["claim"]["master"] = claim["master"]
     return clean
 
 

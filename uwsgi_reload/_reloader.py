@@ -57,6 +57,9 @@ class Reloader:
         #: quicker, or ''; the first such line is logged, once per instance.
         self.workers_restart_hint: Callable[[], str] = lambda: ""
         self.generation = 0
+        #: Which life of the master forked this worker (a re-exec starts a
+        #: new one): a whole reload's claim names it.
+        self.master_life = ""
 
     # -- the instance state ----------------------------------------------------
 
@@ -131,8 +134,8 @@ class Reloader:
 
     def _announcement(self, state: Dict[str, Any]) -> List[str]:
         lines = self._name_app_written(state, state.get("app_written", []))
-        if state.get("announced") == self.generation:
-            return lines  # a worker respawned (max-requests) in this generation
+        if state.get("announced") == self.generation or self._outdated_by(state.get("claim")):
+            return lines  # a worker respawned (max-requests) in this generation, or before a re-exec
         state["announced"] = self.generation
         claim = state.pop("claim", None)
         if claim is None:
@@ -182,14 +185,26 @@ class Reloader:
 
         return first
 
+    def _outdated_by(self, claim: Optional[Dict[str, Any]]) -> bool:
+        """The master that forked this worker re-execs for *claim* already.
+
+        A worker it forked since (a max-requests respawn) starts in the new
+        generation but with the master's old files: it must neither claim
+        them again nor say that the reload is done.
+        """
+        return bool(claim) and claim["kind"] == "full" and claim.get("master") == self.master_life
+
     def _claim(self, kind: str, files: List[str]) -> Callable[[Dict[str, Any]], bool]:
         def claim(state: Dict[str, Any]) -> bool:
             current = state.get("generation", 0)
+            earlier = state.get("claim")
+            if self._outdated_by(earlier):
+                return False
             if self.generation == current:
                 state["generation"] = current + 1
-                state["claim"] = {"generation": current, "at": time.time(), "kind": kind, "files": files}
+                state["claim"] = {"generation": current, "at": time.time(), "kind": kind, "files": files,
+                                  "master": self.master_life}
                 return True
-            earlier = state.get("claim")
             if kind == "full" and earlier and earlier["generation"] == self.generation and earlier["kind"] == "workers":
                 # Restarting the workers is under way for a file only they
                 # imported, and this one the master imported: reload it all.

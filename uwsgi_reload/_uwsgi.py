@@ -347,6 +347,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     # import us, uWSGI's start in whole seconds) and the instance generation,
     # which a restart of the workers alone steps too.
     master_exec = "%d.%d" % (uwsgi.started_on, time.time_ns()) if in_master else "%d" % uwsgi.started_on
+    reloader.master_life = master_exec
     activate_browser(lambda: "%s.%d" % (master_exec, reloader.generation), tick.interval)
     _exit.install(log, on_stop=reloader.stopped)
 
