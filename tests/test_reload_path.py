@@ -177,9 +177,12 @@ def test_a_worker_imported_edit_and_a_master_imported_edit_are_each_served(lazy_
 
 
 def test_workers_respawned_by_max_requests_do_not_reload_again(lazy_view_app, make_server):
-    server = make_server(ini("max-requests = 3", "min-worker-lifetime = 1", processes=2))
+    server = make_server(ini("max-requests = 20", "min-worker-lifetime = 1", processes=2))
     server.wait_for_body("one/view one")
     server.wait_for_log(STARTED)
+    # A worker that has not imported view.py yet (a fresh respawn) serves the
+    # edit without any reload: first each worker imports it.
+    serve_from_every_worker(server, "one/view one")
     write(lazy_view_app / "view.py", 'MESSAGE = "view two"\n')
     server.wait_for_body("one/view two")
     server.wait_for_log(READY)
