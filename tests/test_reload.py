@@ -232,7 +232,12 @@ def needs_threads(facts) -> None:
 def test_lazy_apps_with_respawns_still_reload_once_per_edit(app, make_server, uwsgi_facts):
     needs_threads(uwsgi_facts)
     # uWSGI recycles a worker only once it has lived min-worker-lifetime (10 s).
-    server = make_server(ini("lazy-apps = true", "max-requests = 5", "min-worker-lifetime = 1", processes=4))
+    # forkbomb-delay = 0: more respawns a second than workers make uWSGI's
+    # master sleep 2 s; a reload asked for meanwhile met a worker respawned
+    # after it began, still loading its app, which then waited for
+    # worker-reload-mercy (60 s): a uWSGI race the test is not about.
+    server = make_server(ini("lazy-apps = true", "max-requests = 5", "min-worker-lifetime = 1", "forkbomb-delay = 0",
+                             processes=4))
     server.wait_for_body("one")
     for edit, body in enumerate(["two!", "three", "four!!"], start=1):
         deadline = time.monotonic() + 2.5  # respawns: a watcher per respawn would pile up
