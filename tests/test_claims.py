@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 import types
 
 import pytest
@@ -73,3 +74,45 @@ def test_a_worker_forked_by_a_master_about_to_re_exec_does_not_say_the_reload_is
     assert reloader_for(5, "life-1")._announcement(state) == []
     assert state["claim"]["files"] == ["models.py"]  # kept for the new master's first worker
     assert reloader_for(5, "life-2")._announcement(state)[0].startswith("reloaded for models.py in ")
+
+
+def test_a_claim_made_in_the_second_a_lazy_apps_master_started_names_no_life(reloader_for):
+    # Under lazy-apps a life is uWSGI's start in whole seconds, which the
+    # master after a quick re-exec may share: the workers of that next life
+    # must still announce and claim.
+    state = {"generation": 4}
+    claimant = reloader_for(4, "1700000000")
+    claimant.master_life_unique_from = time.time() + 60
+    claimant._claim("full", ["helper.py"])(state)
+    assert state["claim"]["master"] == ""
+    assert reloader_for(5, "1700000000")._announcement(state)[0].startswith("reloaded for helper.py in ")
+
+
+def test_a_claim_made_after_that_second_names_the_life(reloader_for):
+    state = {"generation": 4}
+    claimant = reloader_for(4, "1700000000")
+    claimant.master_life_unique_from = time.time() - 1
+    claimant._claim("full", ["helper.py"])(state)
+    assert reloader_for(5, "1700000000")._announcement(state) == []
+
+
+class StateFile:
+    def __init__(self, state):
+        self.state = state
+
+    def read(self):
+        return self.state
+
+
+def test_a_worker_forked_while_its_master_re_execs_is_told_to_leave(reloader_for):
+    state = {"generation": 4}
+    reloader_for(4, "life-1")._claim("full", ["models.py"])(state)
+    assert reloader_for(5, "life-1").forked_during_reload(StateFile(state)) == ["models.py"]
+    assert reloader_for(5, "life-2").forked_during_reload(StateFile(state)) == []
+    assert reloader_for(5, "life-1").forked_during_reload(None) == []
+
+
+def test_workers_forked_for_a_restart_of_the_workers_alone_stay(reloader_for):
+    state = {"generation": 4}
+    reloader_for(4, "life-1")._claim("workers", ["views.py"])(state)
+    assert reloader_for(5, "life-1").forked_during_reload(StateFile(state)) == []

@@ -231,6 +231,39 @@ def twenty_edits_under_load(app: Path, server: Server, port: int) -> Load:
     return load
 
 
+CRASHING_APP = '''
+import os
+import helper
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/crash":
+        os._exit(1)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [helper.MESSAGE.encode()]
+'''
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["preforked", "lazy-apps"])
+def test_an_edit_while_workers_crash_too_fast_is_served(app, make_server, uwsgi_facts, lazy):
+    if lazy and not uwsgi_facts.threads:
+        pytest.skip("lazy-apps needs Python threads, off in uWSGI %s" % uwsgi_facts.version)
+    # More deaths in a second than workers make uWSGI's master sleep before
+    # it respawns the last one. The reload's SIGHUP cuts that sleep short
+    # and the master then forks the worker anyway, after it told the others
+    # to leave: nobody tells the new one, and the master waited for it for
+    # ever. The sleep is made long enough for the edit to be seen in it.
+    write(app / "app.py", CRASHING_APP)
+    server = make_server(ini("forkbomb-delay = 5", *(["lazy-apps = true"] if lazy else []), interval="0.25"))
+    server.wait_for_log(STARTED)
+    for _ in range(3):
+        assert server.get("/crash")[0] == 0
+    server.wait_for_log(r"^worker respawning too fast")
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+    server.wait_for_log(READY)
+    assert server.count(RELOADED) == 1
+
+
 @pytest.mark.slow
 def test_reload_under_load_loses_no_request(app, make_server, capsys):
     write(app / "helper.py", 'MESSAGE = "edit 0"\n')

@@ -60,6 +60,10 @@ class Reloader:
         #: Which life of the master forked this worker (a re-exec starts a
         #: new one): a whole reload's claim names it.
         self.master_life = ""
+        #: A claim made before this time cannot name the life: under
+        #: lazy-apps it is uWSGI's start in whole seconds, which the next
+        #: life shares until that second is over.
+        self.master_life_unique_from = 0.0
 
     # -- the instance state ----------------------------------------------------
 
@@ -192,7 +196,24 @@ class Reloader:
         generation but with the master's old files: it must neither claim
         them again nor say that the reload is done.
         """
-        return bool(claim) and claim["kind"] == "full" and claim.get("master") == self.master_life
+        return bool(claim) and claim["kind"] == "full" and bool(claim.get("master")) and claim["master"] == self.master_life
+
+    def forked_during_reload(self, instance: Optional[InstanceState]) -> List[str]:
+        """In a new worker: the files of the whole reload its master is carrying out already, or [].
+
+        uWSGI's master forks a worker even after a reload began: a reload's
+        SIGHUP cuts short its "respawning too fast" sleep, and it goes on to
+        respawn the worker it was sleeping for (``master_check_processes``,
+        core/master.c). That worker is never told to leave and never given
+        a deadline, and the master waits for it for ever.
+        """
+        if instance is None:
+            return []
+        try:
+            claim = instance.read().get("claim")
+        except OSError:
+            return []
+        return list(claim["files"]) if self._outdated_by(claim) else []
 
     def _claim(self, kind: str, files: List[str]) -> Callable[[Dict[str, Any]], bool]:
         def claim(state: Dict[str, Any]) -> bool:
@@ -202,8 +223,9 @@ class Reloader:
                 return False
             if self.generation == current:
                 state["generation"] = current + 1
-                state["claim"] = {"generation": current, "at": time.time(), "kind": kind, "files": files,
-                                  "master": self.master_life}
+                now = time.time()
+                state["claim"] = {"generation": current, "at": now, "kind": kind, "files": files,
+                                  "master": self.master_life if now >= self.master_life_unique_from else ""}
                 return True
             if kind == "full" and earlier and earlier["generation"] == self.generation and earlier["kind"] == "workers":
                 # Restarting the workers is under way for a file only they

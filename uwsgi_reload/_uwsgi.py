@@ -348,6 +348,10 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     # which a restart of the workers alone steps too.
     master_exec = "%d.%d" % (uwsgi.started_on, time.time_ns()) if in_master else "%d" % uwsgi.started_on
     reloader.master_life = master_exec
+    if not in_master:
+        # lazy = true reloads the workers one by one and never re-execs: the
+        # master's life goes on, so no claim may name it.
+        reloader.master_life_unique_from = math.inf if option_is_true(opt, "lazy") else uwsgi.started_on + 1
     activate_browser(lambda: "%s.%d" % (master_exec, reloader.generation), tick.interval)
     _exit.install(log, on_stop=reloader.stopped)
 
@@ -358,16 +362,30 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
 
     scan = _guarded(learn_and_scan)
 
-    def start_in_this_worker() -> None:
+    def open_state_in_this_worker() -> "tuple[Optional[InstanceState], List[str], bool]":
+        """The instance state, the notes on it, and whether this is the instance's first start.
+
+        A worker forked while its master re-execs leaves here, before it
+        serves anything.
+        """
         first_start = uwsgi.worker_id() == 1 and not respawned()
         instance, notes = _open_state(first_start)
+        reloading_for = reloader.forked_during_reload(instance)
+        if reloading_for:
+            log("worker %d was forked after the reload for %s began, and uWSGI would wait for it for ever: "
+                "it leaves at once" % (uwsgi.worker_id(), describe(reloading_for)))
+            os._exit(_exit.RELOAD_CODE)
+        return instance, notes, first_start
+
+    def start_in_this_worker(instance: Optional[InstanceState], notes: List[str], first_start: bool) -> None:
         reloader.cannot_reexec = _reexec_problem(opt)
         # Without a state to tell a respawn from a start, a respawned worker 1 stays quiet.
         reloader.started(instance, notes, announce=uwsgi.worker_id() == 1 and (instance is not None or first_start))
 
     if not in_master:
-        # lazy-apps: this worker is loading the app right now; it starts
+        # lazy-apps: this worker is about to load the app; it starts
         # scanning once the app is in, so the start line counts its files.
+        opened = open_state_in_this_worker()
         app_in = False
 
         def lazy_tick() -> float:
@@ -376,7 +394,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
                 if not _app_loaded():
                     return watcher.settle
                 app_in = True
-                start_in_this_worker()
+                start_in_this_worker(*opened)
             scan()
             return tick.interval
 
@@ -414,7 +432,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
                 learner.forked()
             else:
                 inherited_modules.update(sys.modules)
-            start_in_this_worker()
+            start_in_this_worker(*open_state_in_this_worker())
             if not tick.timer:
                 _ticks.start_thread(thread_tick, tick.interval, _ticks.turn_offset(tick.interval))
         except KeyboardInterrupt:
