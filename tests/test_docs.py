@@ -171,3 +171,10 @@ def test_the_preload_lines_are_the_ones_tested():
     assert {"py-call-uwsgi-fork-hooks = true", "uwsgi-reload-preload = true"} <= set(PRELOAD_OPTIONS)
     lines = re.findall(r"^        (uwsgi_reload: .*)$", README, re.MULTILINE)
     assert any(re.search(PRELOADED, line) for line in lines)
+
+
+def test_the_line_of_a_worker_forked_during_a_reload_is_the_one_tested():
+    from test_reliability import FORKED_DURING_RELOAD
+
+    lines = re.findall(r"^        (uwsgi_reload: .*)$", README, re.MULTILINE)
+    assert any(re.search(FORKED_DURING_RELOAD, line) for line in lines)

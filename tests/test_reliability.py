@@ -231,6 +231,10 @@ def twenty_edits_under_load(app: Path, server: Server, port: int) -> Load:
     return load
 
 
+#: The line of a worker that uWSGI forked after a whole reload began.
+FORKED_DURING_RELOAD = (r"^uwsgi_reload: worker \d+ was forked after the reload for .+ began, "
+                        r"and uWSGI would wait for it for ever: it leaves at once$")
+
 CRASHING_APP = '''
 import os
 import helper
@@ -262,6 +266,7 @@ def test_an_edit_while_workers_crash_too_fast_is_served(app, make_server, uwsgi_
     server.wait_for_body("two!")
     server.wait_for_log(READY)
     assert server.count(RELOADED) == 1
+    assert server.count(FORKED_DURING_RELOAD) == 1
 
 
 @pytest.mark.slow
