@@ -257,6 +257,8 @@ def test_lazy_apps_with_respawns_still_reload_once_per_edit(app, make_server, uw
     assert server.count(r"The work of process \d+ is done") >= 10
     # One start line, and one end line per reload, whatever the respawns did.
     assert (server.count(STARTED), server.count(READY)) == (1, 3)
+    assert server.count(r"^uwsgi_reload: under lazy-apps, import = uwsgi_reload runs in the workers alone, "
+                        r"so every reload re-execs the master") == 1
 
 
 def test_extra_files_by_glob_two_values_in_one_key_and_a_repeated_key(app, make_server):

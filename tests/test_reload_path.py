@@ -176,6 +176,32 @@ def test_a_worker_imported_edit_and_a_master_imported_edit_are_each_served(lazy_
     assert server.count(r"^binary reloading uWSGI") == 1  # only the master-imported edit re-execs
 
 
+@pytest.mark.core
+@pytest.mark.parametrize("interval", ["1", "0.5"], ids=["timer", "thread"])
+def test_under_lazy_apps_with_shared_import_an_edit_restarts_the_workers_alone(app, make_server, interval):
+    # Under lazy-apps the master imports no file of the app; with
+    # shared-import it holds uwsgi_reload, so it forks fresh workers, which
+    # load the app again, and never re-execs.
+    server = make_server(ini("lazy-apps = true", "shared-import = uwsgi_reload", import_in_ini=False,
+                             interval=interval))
+    server.wait_for_body("one")
+    server.wait_for_log(STARTED)
+    for number, body in enumerate(("two!", "three"), start=1):
+        write(app / "helper.py", 'MESSAGE = "%s"\n' % body)
+        server.wait_for_body(body)
+        server.wait_for_log(READY, count=number)
+    assert server.count(r"^uwsgi_reload: helper\.py " + WORKERS_ONLY) == 2
+    assert server.count(r"^binary reloading uWSGI") == 0
+    # Worker 1 speaks once it has loaded the app: the start line counts the
+    # app's files, and "reloaded" comes when the new code can be served.
+    log = server.log()
+    for said in re.finditer("%s|%s" % (STARTED, READY), log, re.MULTILINE):
+        before = log[:said.start()]
+        worker_1 = re.findall(r"^(?:spawned uWSGI worker 1 \(pid|Respawned uWSGI worker 1 \(new pid): (\d+)",
+                              before, re.MULTILINE)[-1]
+        assert re.search(r"^WSGI app 0 .* pid: %s\b" % worker_1, before, re.MULTILINE), said.group()
+
+
 def test_workers_respawned_by_max_requests_do_not_reload_again(lazy_view_app, make_server):
     server = make_server(ini("max-requests = 20", "min-worker-lifetime = 1", processes=2))
     server.wait_for_body("one/view one")

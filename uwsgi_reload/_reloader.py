@@ -108,11 +108,10 @@ class Reloader:
 
     # -- a new worker --------------------------------------------------------
 
-    def started(self, instance: Optional[InstanceState], notes: List[str], announce: bool) -> None:
+    def started(self, instance: Optional[InstanceState], notes: List[str]) -> None:
         """In a new worker: which generation it serves, and what the app writes.
 
-        *notes* go with the start line; *announce*: this worker says that the
-        instance started, or reloaded.
+        *notes* go with the start line.
         """
         self.instance = instance
         self._notes = notes
@@ -121,9 +120,11 @@ class Reloader:
         state = self._state()
         self.generation = state.get("generation", 0)
         self.watcher.set_aside(state.get("app_written", []))
-        if announce:
-            for line in self._update(self._announcement, self.start_lines()):
-                self.log(line)
+
+    def announce(self) -> None:
+        """Say that the instance started, or reloaded: one worker, once its app is in."""
+        for line in self._update(self._announcement, self.start_lines()):
+            self.log(line)
 
     def start_lines(self) -> List[str]:
         lines = self._start_lines(self.watcher) + self._notes

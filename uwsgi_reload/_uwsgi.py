@@ -120,8 +120,8 @@ def _learned_in_master() -> List[str]:
 def _preload_blocker(lazy: bool) -> str:
     """Why ``uwsgi-reload-preload`` cannot work here whatever the ini says, or ''."""
     if lazy:
-        return ("uwsgi-reload-preload = true does nothing under lazy-apps: each worker imports "
-                "the app and its libraries itself")
+        return ("uwsgi-reload-preload = true does nothing under lazy-apps with import = uwsgi_reload: "
+                "the master does not import uwsgi_reload (shared-import = uwsgi_reload does)")
     version = uwsgi.version.decode() if isinstance(uwsgi.version, bytes) else str(uwsgi.version)
     if tuple(int(part) for part in re.findall(r"\d+", version)[:3]) < (2, 0, 27):
         # Before 2.0.27 the fork hooks take the import lock, not PyOS_BeforeFork:
@@ -267,6 +267,14 @@ def _reexec_fix(opt: Dict[str, Any]) -> str:
     return reexec_breaks(target, sys.prefix, sys.base_prefix, "pyuwsgi" in sys.modules)
 
 
+#: Under lazy-apps, what the master would spare if it imported uwsgi_reload.
+SHARED_IMPORT_NOTE = (
+    "under lazy-apps, import = uwsgi_reload runs in the workers alone, so every reload re-execs the "
+    "master, a second after the workers left; with shared-import = uwsgi_reload the master imports it "
+    "too, and an edit of the app restarts the workers alone"
+)
+
+
 def _wait_for_loaded_workers(timeout: float = 30.0) -> None:
     """Under lazy-apps, wait (bounded) until every worker has loaded its app.
 
@@ -377,28 +385,52 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
             os._exit(_exit.RELOAD_CODE)
         return instance, notes, first_start
 
+    # Under lazy-apps each worker loads the app after its fork. It scans,
+    # and worker 1 says that the instance is up, once the app is in: the
+    # start line then counts the app's files, and "reloaded" comes when the
+    # new code can be served.
+    lazy_apps = not in_master or option_is_true(opt, "lazy-apps")
+    app_in = not lazy_apps
+    to_announce = False
+
+    def ready() -> bool:
+        """The app is in; worker 1 says so first, once."""
+        nonlocal app_in, to_announce
+        if not app_in and _app_loaded():
+            app_in = True
+        if app_in and to_announce:
+            to_announce = False
+            reloader.announce()
+        return app_in
+
     def start_in_this_worker(instance: Optional[InstanceState], notes: List[str], first_start: bool) -> None:
+        nonlocal to_announce
         reloader.cannot_reexec = _reexec_problem(opt)
+        reloader.started(instance, notes)
         # Without a state to tell a respawn from a start, a respawned worker 1 stays quiet.
-        reloader.started(instance, notes, announce=uwsgi.worker_id() == 1 and (instance is not None or first_start))
+        to_announce = uwsgi.worker_id() == 1 and (instance is not None or first_start)
+        ready()
+
+    if lazy_apps:
+        reloader.before_full_reload = _wait_for_loaded_workers
 
     if not in_master:
         # lazy-apps: this worker is about to load the app; it starts
         # scanning once the app is in, so the start line counts its files.
         opened = open_state_in_this_worker()
-        app_in = False
+        opened[1].append(SHARED_IMPORT_NOTE)
+        started = False
 
         def lazy_tick() -> float:
-            nonlocal app_in
-            if not app_in:
+            nonlocal started
+            if not started:
                 if not _app_loaded():
                     return watcher.settle
-                app_in = True
+                started = True
                 start_in_this_worker(*opened)
             scan()
             return tick.interval
 
-        reloader.before_full_reload = _wait_for_loaded_workers
         _ticks.start_thread(lazy_tick, watcher.settle, _ticks.turn_offset(tick.interval))
         return reloader
 
@@ -408,14 +440,14 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     def timer_tick(signum: int) -> None:
         if _exit.reload_pending():
             _exit.leave_between_requests()  # a reload from elsewhere (kill -HUP, touch-reload)
-        else:
+        elif ready():
             scan()
 
     def thread_tick() -> float:
         if _exit.reload_pending():
             # Only the worker's main thread may leave: through the handler.
             uwsgi.signal(reloader.leave_signal)
-        else:
+        elif ready():
             scan()
         return tick.interval
 
