@@ -5,6 +5,8 @@ The real thing, under uWSGI with its fork hooks, is in test_reload_path.py.
 
 import os
 import signal
+import sys
+import threading
 import types
 
 from uwsgi_reload._preload import ImportBeforeFork, Learner, hint, library_modules
@@ -122,6 +124,49 @@ def test_a_stop_during_the_imports_waits_for_the_fork_and_the_new_worker_leaves_
         assert handled == [signal.SIGHUP, signal.SIGHUP]
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_module_imported_before_the_fork_gets_its_own_fork_hooks_run_in_order(monkeypatch):
+    # logging and concurrent.futures hold a lock across each fork: taken in
+    # their "before" hook, released after it. Registered during the imports
+    # of this fork, their "after" hooks ran without the "before" (Python had
+    # read that list already): "RuntimeError: cannot release un-acquired lock".
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    lock = threading.Lock()
+    calls = []
+
+    def before():
+        calls.append("before")
+        lock.acquire()
+
+    def after_in_parent():
+        calls.append("after")
+        lock.release()
+
+    modules = {}
+
+    def import_module(name):
+        os.register_at_fork(before=before, after_in_parent=after_in_parent)
+        modules[name] = object()
+
+    hooks = ImportBeforeFork(lambda: ["lockish"], [].append, lambda: True, import_module, modules)
+    # Run by Python's own fork, as uWSGI's fork hooks do, and only in this test.
+    active = [hooks]
+    os.register_at_fork(before=lambda: active and hooks.before(),
+                        after_in_parent=lambda: active and hooks.after_in_parent(),
+                        after_in_child=lambda: active and hooks.after_in_child())
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+    finally:
+        active.clear()
+    assert calls == ["before", "after"]
+    assert unraisable == []
+    assert not lock.locked()
+    assert os.register_at_fork.__module__ == "posix"  # given back
 
 
 def test_in_a_worker_the_hooks_do_nothing():

@@ -17,12 +17,13 @@ moment only with ``py-call-uwsgi-fork-hooks`` (its PyOS_BeforeFork calls the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
 import sys
 import time
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 from ._sources import module_source
 
@@ -105,6 +106,24 @@ HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.S
 LEAVE, STAY = b"L", b"S"
 
 
+@contextlib.contextmanager
+def _fork_hooks_set_meanwhile() -> Iterator[List[Callable[[], Any]]]:
+    """The "before" hooks that ``os.register_at_fork`` is given inside the block."""
+    befores: List[Callable[[], Any]] = []
+    register = os.register_at_fork
+
+    def recording(**hooks: Callable[[], Any]) -> None:
+        register(**hooks)
+        if "before" in hooks:
+            befores.append(hooks["before"])
+
+    os.register_at_fork = recording
+    try:
+        yield befores
+    finally:
+        os.register_at_fork = register
+
+
 class ImportBeforeFork:
     """In the master, as ``os.register_at_fork`` hooks: import every learned module not imported yet.
 
@@ -174,14 +193,25 @@ class ImportBeforeFork:
             return
         started = time.perf_counter()
         errors: List[str] = []
-        for name in names:
-            if name in self._modules:
-                continue  # imported along with an earlier one
+        with _fork_hooks_set_meanwhile() as befores:
+            for name in names:
+                if name in self._modules:
+                    continue  # imported along with an earlier one
+                try:
+                    self._import_module(name)
+                except Exception as error:
+                    self._failed.add(name)
+                    errors.append("%s (%s: %s)" % (name, type(error).__name__, error))
+        # Python read the "before" hooks of this fork already, and runs the
+        # "after" ones of every hook: a module imported here (logging,
+        # concurrent.futures) would release a lock it never took, with a
+        # traceback in the log. Its "before" runs now, as Python would run it.
+        for hook in reversed(befores):
             try:
-                self._import_module(name)
+                hook()
             except Exception as error:
-                self._failed.add(name)
-                errors.append("%s (%s: %s)" % (name, type(error).__name__, error))
+                self._log("the fork hook %r of a module imported before the fork failed (%s: %s)"
+                          % (hook, type(error).__name__, error))
         imported = sum(1 for name in names if name in self._modules)
         if imported:
             self._log("imported %d library module%s the workers had imported after the fork, in %.2fs: "
