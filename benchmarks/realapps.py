@@ -155,8 +155,8 @@ def launch_gunicorn(app: App, port: int) -> List[str]:
     ]
 
 
-def uwsgi_reload_contender(interval: float, agent: bool = False, preload: bool = False, learned: bool = False,
-                           before: str = "") -> Contender:
+def uwsgi_reload_contender(interval: float, agent: bool = False, preload: bool = False, lazy: bool = False,
+                           learned: bool = False, before: str = "") -> Contender:
     """uwsgi_reload as installed, or the one in the folder *before* (uWSGI's
     ``pythonpath`` puts it first on sys.path) to time an earlier version."""
     key = "uwsgi_reload-%g" % interval
@@ -168,6 +168,12 @@ def uwsgi_reload_contender(interval: float, agent: bool = False, preload: bool =
     if preload:
         key += "-preload"
         title += ", libraries in wsgi.py"
+    if lazy:
+        # The workers load the app, the master holds uwsgi_reload: every
+        # edit of the app restarts the workers alone.
+        key += "-lazy"
+        title += ", lazy-apps + shared-import"
+        options = options.replace("import = ", "shared-import = ") + "lazy-apps = true\n"
     if learned:
         key += "-learned"
         title += ", uwsgi-reload-preload"
@@ -193,6 +199,8 @@ CONTENDERS = [
     uwsgi_reload_contender(1, preload=True),
     uwsgi_reload_contender(1, learned=True),
     uwsgi_reload_contender(0.3, learned=True),
+    uwsgi_reload_contender(1, lazy=True, learned=True),
+    uwsgi_reload_contender(0.3, lazy=True, learned=True),
     Contender(
         "py-autoreload", "uWSGI py-autoreload = 1", uwsgi_launcher("py-autoreload = 1\n"),
         detect=re.compile(r"^\[uwsgi-python-reloader\] module/file .* has been modified"),

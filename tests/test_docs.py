@@ -178,3 +178,9 @@ def test_the_line_of_a_worker_forked_during_a_reload_is_the_one_tested():
 
     lines = re.findall(r"^        (uwsgi_reload: .*)$", README, re.MULTILINE)
     assert any(re.search(FORKED_DURING_RELOAD, line) for line in lines)
+
+
+def test_the_warm_flask_lines_are_the_ones_tested():
+    from test_examples import WARM_FLASK_LINES
+
+    assert "".join("        %s\n" % line for line in WARM_FLASK_LINES) in README

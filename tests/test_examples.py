@@ -20,10 +20,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 pytestmark = pytest.mark.uwsgi
 
 
-def start_example(name: str, tmp_path: Path, make_server: Callable[..., Server]) -> Server:
+def start_example(name: str, tmp_path: Path, make_server: Callable[..., Server],
+                  edit_ini: Callable[[str], str] = lambda ini: ini) -> Server:
     folder = tmp_path / name
     shutil.copytree(EXAMPLES / name, folder)
-    ini = (folder / "uwsgi.ini").read_text()
+    ini = edit_ini((folder / "uwsgi.ini").read_text())
     assert "127.0.0.1:8000" in ini, "the example should listen where its comments say"
     # The ini goes through str.format: keep uWSGI's own braces, if any, literal.
     ini = ini.replace("{", "{{").replace("}", "}}").replace("127.0.0.1:8000", "127.0.0.1:{port}")
@@ -49,6 +50,37 @@ def test_flask_template(tmp_path: Path, make_server: Callable[..., Server]) -> N
     server.wait_for_log(r"^uwsgi_reload: templates/index\.html changed, reloading$")
     server.wait_for_body("<h1>Edited Flask template</h1>")
     assert server.count(RELOADED) == 1
+
+
+#: The README's lines that serve a Flask edit from a warm master.
+WARM_FLASK_LINES = ("lazy-apps = true", "shared-import = uwsgi_reload", "py-call-uwsgi-fork-hooks = true",
+                    "uwsgi-reload-preload = true")
+
+
+def test_flask_from_a_warm_master(tmp_path: Path, make_server: Callable[..., Server], uwsgi_facts) -> None:
+    pytest.importorskip("flask")
+    from test_reload_path import PRELOADED, needs_fork_hooks
+
+    needs_fork_hooks(uwsgi_facts.version)
+
+    def warm(ini: str) -> str:
+        assert "import = uwsgi_reload\n" in ini
+        return ini.replace("import = uwsgi_reload\n", "".join(line + "\n" for line in WARM_FLASK_LINES))
+
+    server = start_example("flask", tmp_path, make_server, warm)
+    server.wait_for_body("<p>Hello from Flask</p>")
+    app = tmp_path / "flask" / "app.py"
+    for number, framework in enumerate(("Flask, edited", "Flask, edited again"), start=1):
+        write(app, re.sub(r'framework="[^"]*"', 'framework="%s"' % framework, app.read_text()))
+        server.wait_for_body("<p>Hello from %s</p>" % framework)
+        server.wait_for_log(r"^uwsgi_reload: app\.py " + WORKERS_ONLY, count=number)
+    # Before it forked new workers the master imported the libraries the
+    # workers had (Flask, Jinja, Werkzeug), and it never re-execed.
+    server.wait_for_log(PRELOADED)
+    assert server.count(r"^binary reloading uWSGI") == 0
+    # Flask imports logging, which takes a lock across each fork: imported
+    # by the master just before one, it must not release what it never took.
+    assert server.count(r"^Traceback|^Exception ignored") == 0, server.tail()
 
 
 def test_pyramid(tmp_path: Path, make_server: Callable[..., Server]) -> None:
