@@ -116,3 +116,14 @@ def test_workers_forked_for_a_restart_of_the_workers_alone_stay(reloader_for):
     state = {"generation": 4}
     reloader_for(4, "life-1")._claim("workers", ["views.py"])(state)
     assert reloader_for(5, "life-1").forked_during_reload(StateFile(state)) == []
+
+
+def test_worker_1_of_a_generation_does_not_take_a_newer_claim_for_its_own(reloader_for):
+    # Under lazy-apps worker 1 speaks once its app is in; another worker of
+    # its generation may have claimed the next edit by then.
+    state = {"generation": 4}
+    reloader_for(4, "life-1")._claim("workers", ["views.py"])(state)
+    reloader_for(5, "life-1")._claim("workers", ["urls.py"])(state)
+    assert reloader_for(5, "life-1")._announcement(state) == []
+    assert state["claim"]["files"] == ["urls.py"]
+    assert reloader_for(6, "life-1")._announcement(state)[0].startswith("reloaded for urls.py in ")

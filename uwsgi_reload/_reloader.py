@@ -142,7 +142,14 @@ class Reloader:
         if state.get("announced") == self.generation or self._outdated_by(state.get("claim")):
             return lines  # a worker respawned (max-requests) in this generation, or before a re-exec
         state["announced"] = self.generation
-        claim = state.pop("claim", None)
+        claim = state.get("claim")
+        if claim is not None and claim["generation"] >= self.generation:
+            # A reload asked for since this generation began (under
+            # lazy-apps worker 1 speaks once its app is in, and another
+            # worker may have claimed an edit by then): its own new workers
+            # say when it is done.
+            return lines
+        state.pop("claim", None)
         if claim is None:
             return self.start_lines() + lines
         took = max(0.0, time.time() - claim["at"])
