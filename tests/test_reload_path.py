@@ -202,6 +202,25 @@ def test_under_lazy_apps_with_shared_import_an_edit_restarts_the_workers_alone(a
         assert re.search(r"^WSGI app 0 .* pid: %s\b" % worker_1, before, re.MULTILINE), said.group()
 
 
+def test_under_lazy_true_a_whole_reload_never_re_execs_and_the_new_workers_serve(app, make_server):
+    # lazy = true (older than lazy-apps) answers a reload by replacing the
+    # workers, with no re-exec: the master's life goes on, so the workers it
+    # forks must not take themselves for ones forked during a re-exec.
+    write(app / "settings.cfg", "a = 1\n")
+    server = make_server(ini("lazy = true", "shared-import = uwsgi_reload",
+                             "uwsgi-reload-extra-files = %dsettings.cfg", import_in_ini=False))
+    server.wait_for_body("one")
+    server.wait_for_log(STARTED)
+    write(app / "settings.cfg", "a = 22\n")
+    server.wait_for_log(r"^uwsgi_reload: settings\.cfg changed, reloading$")
+    server.wait_for_log(READY)
+    write(app / "helper.py", 'MESSAGE = "two!"\n')
+    server.wait_for_body("two!")
+    server.wait_for_log(READY, count=2)
+    assert server.count(r"^binary reloading uWSGI") == 0
+    assert server.count(r"was forked after the reload for") == 0
+
+
 def test_workers_respawned_by_max_requests_do_not_reload_again(lazy_view_app, make_server):
     server = make_server(ini("max-requests = 20", "min-worker-lifetime = 1", processes=2))
     server.wait_for_body("one/view one")

@@ -276,7 +276,7 @@ SHARED_IMPORT_NOTE = (
 
 
 def _wait_for_loaded_workers(timeout: float = 30.0) -> None:
-    """Under lazy-apps, wait (bounded) until every worker has loaded its app.
+    """Under lazy-apps, wait (bounded) until every other worker has loaded its app.
 
     uWSGI installs a worker's own signal handlers only once its app is
     loaded (uwsgi_worker_run in core/uwsgi.c): a worker still loading runs
@@ -285,7 +285,8 @@ def _wait_for_loaded_workers(timeout: float = 30.0) -> None:
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(worker.get("apps") for worker in uwsgi.workers() if worker.get("pid", 0) > 0):
+        if all(worker.get("apps") for worker in uwsgi.workers()
+               if worker.get("pid", 0) > 0 and worker.get("id") != uwsgi.worker_id()):
             return
         time.sleep(0.05)
 
@@ -356,10 +357,13 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     # which a restart of the workers alone steps too.
     master_exec = "%d.%d" % (uwsgi.started_on, time.time_ns()) if in_master else "%d" % uwsgi.started_on
     reloader.master_life = master_exec
-    if not in_master:
-        # lazy = true reloads the workers one by one and never re-execs: the
-        # master's life goes on, so no claim may name it.
-        reloader.master_life_unique_from = math.inf if option_is_true(opt, "lazy") else uwsgi.started_on + 1
+    # lazy = true reloads the workers one by one and never re-execs: the
+    # master's life goes on, so no claim may name it.
+    never_reexecs = option_is_true(opt, "lazy")
+    if never_reexecs:
+        reloader.master_life_unique_from = math.inf
+    elif not in_master:
+        reloader.master_life_unique_from = uwsgi.started_on + 1
     activate_browser(lambda: "%s.%d" % (master_exec, reloader.generation), tick.interval)
     _exit.install(log, on_stop=reloader.stopped)
 
@@ -382,6 +386,12 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
         if reloading_for:
             log("worker %d was forked after the reload for %s began, and uWSGI would wait for it for ever: "
                 "it leaves at once" % (uwsgi.worker_id(), describe(reloading_for)))
+            # The worker that claimed it may have died before it asked the
+            # master (under lazy-apps it first waits for loading workers):
+            # every respawn would then leave in turn, for ever. So ask
+            # again; a master already reloading ignores it.
+            reloader.before_full_reload()
+            uwsgi.reload()
             os._exit(_exit.RELOAD_CODE)
         return instance, notes, first_start
 
@@ -389,14 +399,19 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     # and worker 1 says that the instance is up, once the app is in: the
     # start line then counts the app's files, and "reloaded" comes when the
     # new code can be served.
-    lazy_apps = not in_master or option_is_true(opt, "lazy-apps")
+    lazy_apps = not in_master or never_reexecs or option_is_true(opt, "lazy-apps")
     app_in = not lazy_apps
     to_announce = False
 
-    def ready() -> bool:
-        """The app is in; worker 1 says so first, once."""
+    def ready(in_request_loop: bool = False) -> bool:
+        """The app is in, or failed; worker 1 says so first, once.
+
+        uWSGI runs a worker's signal handlers in its request loop only,
+        after loading the app: a timer tick tells so even where no app
+        could be loaded (a wsgi-file that is missing).
+        """
         nonlocal app_in, to_announce
-        if not app_in and _app_loaded():
+        if not app_in and (in_request_loop or _app_loaded()):
             app_in = True
         if app_in and to_announce:
             to_announce = False
@@ -418,7 +433,8 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
         # lazy-apps: this worker is about to load the app; it starts
         # scanning once the app is in, so the start line counts its files.
         opened = open_state_in_this_worker()
-        opened[1].append(SHARED_IMPORT_NOTE)
+        if not never_reexecs:
+            opened[1].append(SHARED_IMPORT_NOTE)
         started = False
 
         def lazy_tick() -> float:
@@ -440,7 +456,7 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     def timer_tick(signum: int) -> None:
         if _exit.reload_pending():
             _exit.leave_between_requests()  # a reload from elsewhere (kill -HUP, touch-reload)
-        elif ready():
+        elif ready(in_request_loop=True):
             scan()
 
     def thread_tick() -> float:
