@@ -145,14 +145,14 @@ def test_a_module_imported_before_the_fork_gets_its_own_fork_hooks_run_in_order(
         lock.release()
 
     modules = {}
+    active = [True]
 
     def import_module(name):
-        os.register_at_fork(before=before, after_in_parent=after_in_parent)
+        os.register_at_fork(before=lambda: active and before(), after_in_parent=lambda: active and after_in_parent())
         modules[name] = object()
 
     hooks = ImportBeforeFork(lambda: ["lockish"], [].append, lambda: True, import_module, modules)
     # Run by Python's own fork, as uWSGI's fork hooks do, and only in this test.
-    active = [hooks]
     os.register_at_fork(before=lambda: active and hooks.before(),
                         after_in_parent=lambda: active and hooks.after_in_parent(),
                         after_in_child=lambda: active and hooks.after_in_child())

@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import READY, RELOADED, STARTED, Server, wait_until, write
+from conftest import READY, RELOADED, STARTED, TIMEOUT, Server, wait_until, write
 from processes import session_pids
 from test_reload import ini, two_edits_two_reloads
 
@@ -231,6 +231,7 @@ def twenty_edits_under_load(app: Path, server: Server, port: int) -> Load:
     return load
 
 
+TOO_FAST = r"^worker respawning too fast"
 #: The line of a worker that uWSGI forked after a whole reload began.
 FORKED_DURING_RELOAD = (r"^uwsgi_reload: worker \d+ was forked after the reload for .+ began, "
                         r"and uWSGI would wait for it for ever: it leaves at once$")
@@ -259,9 +260,16 @@ def test_an_edit_while_workers_crash_too_fast_is_served(app, make_server, uwsgi_
     write(app / "app.py", CRASHING_APP)
     server = make_server(ini("forkbomb-delay = 5", *(["lazy-apps = true"] if lazy else []), interval="0.25"))
     server.wait_for_log(STARTED)
-    for _ in range(3):
+    # uWSGI counts the deaths that follow the last respawn within about a
+    # second: crash one worker at a time until it sleeps, never two at once
+    # (a worker must be left to see the edit).
+    for crashes in range(1, 20):
         assert server.get("/crash")[0] == 0
-    server.wait_for_log(r"^worker respawning too fast")
+        wait_until(lambda: server.count(TOO_FAST) or server.count(r"^Respawned uWSGI worker") >= crashes,
+                   TIMEOUT, "the master to respawn the worker, or to sleep first", server.tail)
+        if server.count(TOO_FAST):
+            break
+    server.wait_for_log(TOO_FAST)
     write(app / "helper.py", 'MESSAGE = "two!"\n')
     server.wait_for_body("two!")
     server.wait_for_log(READY)
