@@ -357,8 +357,9 @@ def activate(watcher: Watcher) -> Optional[Reloader]:
     # which a restart of the workers alone steps too.
     master_exec = "%d.%d" % (uwsgi.started_on, time.time_ns()) if in_master else "%d" % uwsgi.started_on
     reloader.master_life = master_exec
-    # lazy = true reloads the workers one by one and never re-execs: the
-    # master's life goes on, so no claim may name it.
+    # lazy = true answers a reload by replacing the workers, with no
+    # re-exec (grace_them_all, core/uwsgi.c): the master's life goes on, so
+    # no claim may name it.
     never_reexecs = option_is_true(opt, "lazy")
     if never_reexecs:
         reloader.master_life_unique_from = math.inf
